@@ -1,0 +1,143 @@
+package sseconn
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"mime"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/hashicorp/go-cleanhttp"
+	"github.com/hashicorp/go-retryablehttp"
+
+	"github.com/ssegate/ssegate/internal/wire"
+)
+
+// Doer sends one HTTP request. *http.Client satisfies it, and so does the
+// client returned by [NewDoer].
+type Doer interface {
+	Do(*http.Request) (*http.Response, error)
+}
+
+var _ Doer = (*http.Client)(nil)
+
+// RetryPolicy bounds the retries of the default doer. It retries only what
+// provably never reached the gateway: a failed dial (connection refused, no
+// route, DNS failure) and a 502 or 503 answer that is not the gateway's own
+// JSON error body, that is, an answer from a proxy in front of it. Nothing
+// else is retried (not 400, 404, 413, not 500 WRITE_FAILED, not a timeout),
+// because the gateway does not deduplicate and a retry could show an event
+// twice.
+type RetryPolicy struct {
+	// MaxAttempts is the total number of attempts, the first included.
+	// 1 disables retries; zero or negative means 1.
+	MaxAttempts int
+	// MinBackoff is the wait before the first retry; each further retry
+	// waits twice as long, up to MaxBackoff.
+	MinBackoff time.Duration
+	// MaxBackoff caps the wait between attempts.
+	MaxBackoff time.Duration
+}
+
+// DefaultRetryPolicy is the policy of the default doer: 3 attempts, waiting
+// 50 ms then 100 ms. The whole send, retries included, is still bounded by
+// the send timeout ([WithTimeout]).
+var DefaultRetryPolicy = RetryPolicy{MaxAttempts: 3, MinBackoff: 50 * time.Millisecond, MaxBackoff: 500 * time.Millisecond}
+
+// NewDoer returns the default doer: an *http.Client backed by
+// go-retryablehttp over a pooled keep-alive transport, retrying as p says.
+// A nil logger means silent. It is exported so that callers wrapping the
+// transport (with otelhttp, say) can keep the retry semantics.
+func NewDoer(p RetryPolicy, logger *slog.Logger) *http.Client {
+	return newDoer(p, logger, nil)
+}
+
+// newDoer is NewDoer with a replaceable dial function, for tests.
+func newDoer(p RetryPolicy, logger *slog.Logger, dial func(ctx context.Context, network, addr string) (net.Conn, error)) *http.Client {
+	if p.MaxAttempts < 1 {
+		p.MaxAttempts = 1
+	}
+	tr := cleanhttp.DefaultPooledTransport()
+	tr.MaxIdleConnsPerHost = 64
+	if dial != nil {
+		tr.DialContext = dial
+	}
+	rc := retryablehttp.NewClient()
+	rc.HTTPClient = &http.Client{Transport: tr}
+	rc.RetryMax = p.MaxAttempts - 1
+	rc.RetryWaitMin = p.MinBackoff
+	rc.RetryWaitMax = p.MaxBackoff
+	rc.CheckRetry = checkRetry
+	rc.Backoff = backoff
+	rc.ErrorHandler = retryablehttp.PassthroughErrorHandler
+	if logger != nil {
+		rc.Logger = logger
+	} else {
+		rc.Logger = nil
+	}
+	return rc.StandardClient()
+}
+
+// backoff doubles from min up to max. Unlike retryablehttp's default it
+// ignores Retry-After, which could exceed the send timeout many times over.
+func backoff(min, max time.Duration, attempt int, _ *http.Response) time.Duration {
+	d := min
+	for i := 0; i < attempt && d < max; i++ {
+		d *= 2
+	}
+	if d > max {
+		d = max
+	}
+	return d
+}
+
+// checkRetry is the retryablehttp.CheckRetry of the default doer.
+func checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
+	if ctx.Err() != nil {
+		return false, ctx.Err()
+	}
+	if err != nil {
+		return neverReached(err), nil
+	}
+	switch resp.StatusCode {
+	case http.StatusBadGateway, http.StatusServiceUnavailable:
+		return !isGatewayAnswer(resp), nil
+	}
+	return false, nil
+}
+
+// neverReached reports whether err proves that no byte of the request was
+// written: the dial itself failed.
+func neverReached(err error) bool {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return true
+	}
+	var dns *net.DNSError
+	return errors.As(err, &dns)
+}
+
+// peekLimit is how much of a 502/503 body is read to tell the gateway's JSON
+// from a proxy's page.
+const peekLimit = 4 << 10
+
+// isGatewayAnswer reports whether resp carries the gateway's JSON error
+// body. It reads at most peekLimit bytes and puts them back in resp.Body.
+func isGatewayAnswer(resp *http.Response) bool {
+	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	if mt != "application/json" {
+		return false
+	}
+	buf, _ := io.ReadAll(io.LimitReader(resp.Body, peekLimit))
+	resp.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(bytes.NewReader(buf), resp.Body), resp.Body}
+	var eb wire.ErrorBody
+	return json.Unmarshal(buf, &eb) == nil && eb.Error.Code != ""
+}

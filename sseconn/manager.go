@@ -1,0 +1,280 @@
+package sseconn
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"sync"
+
+	"github.com/ssegate/ssegate/internal/wire"
+)
+
+// Manager maps identifiers such as "task:42" to the gateway tokens of the
+// browsers' streams, and sends events to them through the gateway's
+// POST /internal/send.
+//
+// All methods are safe for concurrent use. Sends to one identifier reach the
+// gateway in the order the calls were made; sends to different identifiers
+// proceed in parallel. No lock is held during I/O.
+type Manager struct {
+	sendURL string
+	doer    Doer
+	cfg     config
+	tel     *telemetry
+	log     *slog.Logger
+	lanes   lanes
+
+	mu       sync.Mutex        // guards fwd, rev and closed; inflight.Add happens under it
+	fwd      map[string]string // identifier -> token
+	rev      map[string]string // token -> identifier
+	closed   bool
+	inflight sync.WaitGroup // sends, registrations' closes and sweeps under way
+
+	stopSweep context.CancelFunc // nil without sweeper
+	sweepDone chan struct{}
+}
+
+// New returns a manager that sends to the gateway at gatewayURL, the base
+// URL of the gateway's internal listener such as "http://127.0.0.1:3000".
+// It returns an error if gatewayURL is not an absolute http or https URL or
+// if the instruments cannot be created.
+//
+// With [WithSweepInterval] it starts the sweeper goroutine, which
+// [Manager.Shutdown] stops.
+func New(gatewayURL string, opts ...Option) (*Manager, error) {
+	u, err := url.Parse(gatewayURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("sseconn: gateway URL %q is not an absolute http(s) URL", gatewayURL)
+	}
+	cfg := newConfig(opts)
+	tel, err := newTelemetry(cfg.meterProvider, cfg.tracerProvider)
+	if err != nil {
+		return nil, fmt.Errorf("sseconn: create instruments: %w", err)
+	}
+	m := &Manager{
+		sendURL: strings.TrimSuffix(u.String(), "/") + wire.SendPath,
+		doer:    cfg.doer,
+		cfg:     cfg,
+		tel:     tel,
+		log:     cfg.logger,
+		fwd:     make(map[string]string),
+		rev:     make(map[string]string),
+	}
+	if m.doer == nil {
+		m.doer = NewDoer(cfg.retry, nil)
+	}
+	if cfg.sweepEvery > 0 {
+		ctx, cancel := context.WithCancel(context.Background())
+		m.stopSweep = cancel
+		m.sweepDone = make(chan struct{})
+		go m.sweepLoop(ctx)
+	}
+	return m, nil
+}
+
+// begin registers an operation that Shutdown waits for. It reports false
+// once Shutdown has begun.
+func (m *Manager) begin() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return false
+	}
+	m.inflight.Add(1)
+	return true
+}
+
+// Register maps identifier to the stream token, as a connect handler does.
+// url is the browser's request URL; it is used for the span only and not
+// kept.
+//
+// If identifier already had a different token, that stream is replaced: the
+// old token is closed at the gateway, best-effort and outside the lock, and
+// the old token's late disconnect will not remove the new mapping.
+// Registering the same token twice is a no-op.
+//
+// Register returns [ErrInvalidIdentifier] for an empty identifier or token,
+// [ErrTokenInUse] if token is registered under another identifier and
+// [ErrShutdown] after Shutdown. A failure to close the old stream is logged,
+// not returned: the new mapping is in place either way.
+func (m *Manager) Register(ctx context.Context, identifier, token, url string) error {
+	if identifier == "" || token == "" {
+		return fmt.Errorf("sseconn: register %q: %w", Kind(identifier), ErrInvalidIdentifier)
+	}
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return fmt.Errorf("sseconn: register: %w", ErrShutdown)
+	}
+	if id, ok := m.rev[token]; ok {
+		m.mu.Unlock()
+		if id == identifier {
+			return nil
+		}
+		return fmt.Errorf("sseconn: register %s: %w", Kind(identifier), ErrTokenInUse)
+	}
+	old, replaced := m.fwd[identifier]
+	m.fwd[identifier] = token
+	m.rev[token] = identifier
+	if replaced {
+		delete(m.rev, old)
+		m.inflight.Add(1)
+	}
+	m.mu.Unlock()
+
+	m.tel.connected(ctx, identifier, replaced)
+	m.log.DebugContext(ctx, "sseconn: registered", "kind", Kind(identifier), "replaced", replaced)
+	if replaced {
+		defer m.inflight.Done()
+		if _, err := m.postTimed(context.WithoutCancel(ctx), identifier, old, nil, true, "replace"); err != nil {
+			m.log.WarnContext(ctx, "sseconn: closing the replaced stream failed", "kind", Kind(identifier), "error", err)
+		}
+	}
+	return nil
+}
+
+// Unregister removes the mapping of token, as a disconnect handler does. It
+// removes the identifier's mapping only if the identifier still maps to this
+// token: a stale token, already replaced, just loses its reverse entry.
+// Unregister reports whether it removed the live mapping.
+func (m *Manager) Unregister(token string) bool {
+	m.mu.Lock()
+	identifier, ok := m.rev[token]
+	if !ok {
+		m.mu.Unlock()
+		return false
+	}
+	delete(m.rev, token)
+	live := m.fwd[identifier] == token
+	if live {
+		delete(m.fwd, identifier)
+	}
+	m.mu.Unlock()
+	if live {
+		m.tel.removed(context.Background(), identifier, reasonUnregister)
+	}
+	return live
+}
+
+// removeIf deletes identifier's mapping if it still holds token: the
+// compare-and-delete that keeps a fresh replacement alive. It reports
+// whether it removed the mapping.
+func (m *Manager) removeIf(ctx context.Context, identifier, token, reason string) bool {
+	m.mu.Lock()
+	live := m.fwd[identifier] == token
+	if live {
+		delete(m.fwd, identifier)
+		delete(m.rev, token)
+	}
+	m.mu.Unlock()
+	if live {
+		m.tel.removed(ctx, identifier, reason)
+	}
+	return live
+}
+
+// Connected reports whether identifier has a registered stream. The answer
+// may be stale as soon as it is returned: to send, call [Manager.Send] and
+// handle [ErrNotConnected] instead of checking first.
+func (m *Manager) Connected(identifier string) bool {
+	_, ok := m.Token(identifier)
+	return ok
+}
+
+// Token returns the gateway token registered for identifier.
+func (m *Manager) Token(identifier string) (string, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	t, ok := m.fwd[identifier]
+	return t, ok
+}
+
+// Len returns the number of live mappings.
+func (m *Manager) Len() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.fwd)
+}
+
+// Identifiers returns the registered identifiers that filter selects, in no
+// particular order. A nil filter selects all.
+func (m *Manager) Identifiers(filter func(identifier string) bool) []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ids := make([]string, 0, len(m.fwd))
+	for id := range m.fwd {
+		if filter == nil || filter(id) {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// Shutdown stops the manager: new sends and registrations fail with
+// [ErrShutdown], the sweeper stops, and Shutdown waits for in-flight sends.
+// With [WithCloseOnShutdown] it then closes every registered stream at the
+// gateway. It returns ctx's error if ctx ends first; the in-flight sends
+// still end within their own timeouts. Calling Shutdown again waits again.
+func (m *Manager) Shutdown(ctx context.Context) error {
+	m.mu.Lock()
+	m.closed = true
+	m.mu.Unlock()
+	if m.stopSweep != nil {
+		m.stopSweep()
+		select {
+		case <-m.sweepDone:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	done := make(chan struct{})
+	go func() {
+		m.inflight.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if m.cfg.closeOnStop {
+		m.closeAll(ctx)
+	}
+	if c, ok := m.doer.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+	return ctx.Err()
+}
+
+// closeAll closes every registered stream, with bounded concurrency.
+func (m *Manager) closeAll(ctx context.Context) {
+	m.mu.Lock()
+	pairs := make([][2]string, 0, len(m.fwd))
+	for id, tok := range m.fwd {
+		pairs = append(pairs, [2]string{id, tok})
+	}
+	m.mu.Unlock()
+	m.parallel(len(pairs), func(i int) {
+		id, tok := pairs[i][0], pairs[i][1]
+		if _, err := m.postTimed(context.WithoutCancel(ctx), id, tok, nil, true, "shutdown"); err != nil {
+			m.log.WarnContext(ctx, "sseconn: closing a stream at shutdown failed", "kind", Kind(id), "error", err)
+		}
+	})
+}
+
+// parallel runs fn(0..n-1) with at most cfg.concurrency at once and waits.
+func (m *Manager) parallel(n int, fn func(i int)) {
+	sem := make(chan struct{}, m.cfg.concurrency)
+	var wg sync.WaitGroup
+	for i := range n {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			fn(i)
+		}()
+	}
+	wg.Wait()
+}
