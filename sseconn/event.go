@@ -24,10 +24,13 @@ type Event struct {
 // a name would be indistinguishable from them in the browser.
 var reservedNames = map[string]bool{"ready": true, "rejected": true}
 
-// validate checks ev the way the gateway cannot: it would frame a name with
-// CR or LF into broken SSE, and embed non-JSON data of a named event into
-// broken JSON.
-func (ev Event) validate() error {
+// Validate reports whether the gateway can deliver ev intact. It returns an
+// error wrapping [ErrInvalidEvent] for a name with CR or LF (the gateway
+// would frame it into broken SSE), for the reserved names "ready" and
+// "rejected" (the gateway's control events), and for a named event whose
+// Data is not valid JSON (a generation-2 gateway embeds it raw). Every send
+// validates its event before any I/O.
+func (ev Event) Validate() error {
 	if strings.ContainsAny(ev.Name, "\r\n") {
 		return fmt.Errorf("%w: name %q contains CR or LF", ErrInvalidEvent, ev.Name)
 	}

@@ -58,7 +58,7 @@ func (m *Manager) send(ctx context.Context, identifier string, ev *Event, close 
 	start := time.Now()
 	kind := Kind(identifier)
 	if ev != nil {
-		if err := ev.validate(); err != nil {
+		if err := ev.Validate(); err != nil {
 			m.count(ctx, kind, op, outcomeInvalid)
 			return err
 		}
