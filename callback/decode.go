@@ -1,0 +1,137 @@
+package callback
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"maps"
+	"net/http"
+	"net/url"
+	"slices"
+
+	"github.com/ssegate/ssegate/internal/wire"
+)
+
+// problem is a client error: the status, the message of the JSON error body
+// and its optional details.
+type problem struct {
+	status  int
+	outcome string
+	message string
+	details map[string]string
+}
+
+func (p *problem) Error() string { return "callback: " + p.message }
+
+func invalid(message string, details map[string]string) *problem {
+	return &problem{status: http.StatusBadRequest, outcome: outcomeInvalid, message: message, details: details}
+}
+
+// readBody reads the request body up to limit bytes. A larger body is a 413
+// problem.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *problem) {
+	tooLarge := &problem{
+		status:  http.StatusRequestEntityTooLarge,
+		outcome: outcomeTooLarge,
+		message: "request body too large",
+	}
+	if r.ContentLength > limit {
+		return nil, tooLarge
+	}
+	if r.Body == nil || r.Body == http.NoBody {
+		return nil, nil
+	}
+	var buf bytes.Buffer
+	if r.ContentLength > 0 {
+		buf.Grow(int(r.ContentLength))
+	}
+	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, limit))
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		return nil, tooLarge
+	case err != nil && !errors.Is(err, io.EOF):
+		return nil, invalid("cannot read request body", nil)
+	}
+	return buf.Bytes(), nil
+}
+
+// decode parses and validates a callback body. It never panics; every
+// failure is a 400 problem whose details name the field.
+func decode(body []byte) (*Request, *problem) {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil, invalid("missing request body", nil)
+	}
+	var cb wire.Callback
+	if err := json.Unmarshal(body, &cb); err != nil {
+		return nil, invalid("invalid JSON", jsonDetails(err))
+	}
+	switch cb.Action {
+	case wire.ActionConnect, wire.ActionDisconnect:
+	case "":
+		return nil, invalid("missing action", map[string]string{"field": "action", "reason": "is missing"})
+	default:
+		return nil, invalid("unknown action", map[string]string{"field": "action", "reason": `must be "connect" or "disconnect"`})
+	}
+	if cb.Token == "" {
+		return nil, invalid("missing token", map[string]string{"field": "token", "reason": "is missing or empty"})
+	}
+	if cb.Request.URL == "" {
+		return nil, invalid("missing request.url", map[string]string{"field": "request.url", "reason": "is missing or empty"})
+	}
+	u, err := url.ParseRequestURI(cb.Request.URL)
+	if err != nil {
+		return nil, invalid("invalid request.url", map[string]string{"field": "request.url", "reason": "is not a valid request URI"})
+	}
+	req := &Request{
+		Action: cb.Action,
+		Token:  cb.Token,
+		URL:    u,
+		Header: httpHeader(cb.Request.Headers),
+	}
+	if cb.Action == wire.ActionDisconnect {
+		req.Reason = cb.Reason
+	}
+	return req, nil
+}
+
+// jsonDetails describes a JSON error without quoting the body, which may
+// carry cookies.
+func jsonDetails(err error) map[string]string {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		return map[string]string{"reason": "syntax error"}
+	case errors.As(err, &te):
+		d := map[string]string{"reason": "wrong type: " + te.Value}
+		if te.Field != "" {
+			d["field"] = te.Field
+		}
+		return d
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return map[string]string{"reason": "unexpected end of input"}
+	}
+	// wire.HeaderValue reports a header that is neither a string nor an
+	// array of strings.
+	return map[string]string{"field": "request.headers", "reason": "values must be strings or arrays of strings"}
+}
+
+// httpHeader converts the forwarded headers to an http.Header with canonical
+// names, leaving out headers without values (JSON null or []). Names that
+// differ only in case (the gateway lower-cases them, so only in hand-made
+// bodies) are merged in the order of the sorted original names, so that the
+// result does not depend on map iteration order.
+func httpHeader(hs wire.Headers) http.Header {
+	out := make(http.Header, len(hs))
+	for _, k := range slices.Sorted(maps.Keys(hs)) {
+		v := hs[k]
+		if len(v) == 0 {
+			continue
+		}
+		ck := http.CanonicalHeaderKey(k)
+		out[ck] = append(out[ck], v...)
+	}
+	return out
+}

@@ -1,0 +1,123 @@
+package callback
+
+import (
+	"context"
+	"time"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// scope is the instrumentation scope of the handler's meter and tracer.
+const scope = "github.com/ssegate/ssegate/callback"
+
+// Outcomes, the "outcome" attribute of ssegate.callback.requests.
+const (
+	outcomeAccepted         = "accepted"           // connect or disconnect handled by a service
+	outcomeUnmatched        = "unmatched"          // no route: connect 400, disconnect 200
+	outcomeRejected         = "rejected"           // typed rejection
+	outcomeInvalid          = "invalid"            // malformed body or URL: 400
+	outcomeUnauthorized     = "unauthorized"       // authentication failed
+	outcomeTooLarge         = "too_large"          // 413
+	outcomeMethodNotAllowed = "method_not_allowed" // 405
+	outcomeUnavailable      = "unavailable"        // connect during Shutdown: 503
+	outcomeError            = "error"              // service error: 500
+	outcomePanic            = "panic"              // recovered panic: 500
+)
+
+// unknown is the action or kind attribute when there is none to report.
+const unknown = "unknown"
+
+// telemetry holds the instruments, created once per handler.
+type telemetry struct {
+	tracer   trace.Tracer
+	prop     propagation.TraceContext
+	requests metric.Int64Counter
+	duration metric.Float64Histogram
+}
+
+func newTelemetry(mp metric.MeterProvider, tp trace.TracerProvider) (*telemetry, error) {
+	if mp == nil {
+		mp = otel.GetMeterProvider()
+	}
+	if tp == nil {
+		tp = otel.GetTracerProvider()
+	}
+	m := mp.Meter(scope)
+	t := &telemetry{tracer: tp.Tracer(scope)}
+	var err error
+	if t.requests, err = m.Int64Counter("ssegate.callback.requests",
+		metric.WithDescription("Callback requests, by action, outcome and identifier kind."),
+		metric.WithUnit("{request}")); err != nil {
+		return nil, err
+	}
+	if t.duration, err = m.Float64Histogram("ssegate.callback.duration",
+		metric.WithDescription("Duration of callback requests, services included."),
+		metric.WithUnit("s"),
+		metric.WithExplicitBucketBoundaries(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// start starts the span of a decoded callback. A W3C traceparent (and
+// tracestate) forwarded in the browser's headers becomes the parent, so the
+// callback joins the browser's trace; a span already in ctx (for example
+// from HTTP middleware) is then linked. Without a forwarded traceparent the
+// span in ctx, if any, is the parent.
+func (t *telemetry) start(ctx context.Context, req *Request) (context.Context, trace.Span) {
+	opts := []trace.SpanStartOption{
+		trace.WithSpanKind(trace.SpanKindServer),
+		trace.WithAttributes(
+			attribute.String("ssegate.callback.action", req.Action),
+			attribute.String("url.path", req.URL.Path),
+		),
+	}
+	if req.Reason != "" {
+		opts = append(opts, trace.WithAttributes(attribute.String("ssegate.callback.reason", req.Reason)))
+	}
+	remote := trace.SpanContextFromContext(t.prop.Extract(context.Background(), propagation.HeaderCarrier(req.Header)))
+	if remote.IsValid() {
+		if local := trace.SpanContextFromContext(ctx); local.IsValid() {
+			opts = append(opts, trace.WithLinks(trace.Link{SpanContext: local}))
+		}
+		ctx = trace.ContextWithRemoteSpanContext(ctx, remote)
+	}
+	return t.tracer.Start(ctx, "callback."+req.Action, opts...)
+}
+
+// end records the result on the span and ends it.
+func (t *telemetry) end(span trace.Span, res *result) {
+	span.SetAttributes(
+		attribute.Int("http.response.status_code", res.status),
+		attribute.String("ssegate.callback.outcome", res.outcome),
+	)
+	if res.identifier != "" {
+		span.SetAttributes(
+			attribute.String("ssegate.identifier", res.identifier),
+			attribute.String("ssegate.identifier.kind", res.kind),
+		)
+	}
+	if res.status >= 500 {
+		if res.err != nil {
+			span.RecordError(res.err)
+		}
+		span.SetStatus(codes.Error, res.outcome)
+	}
+	span.End()
+}
+
+// record counts a finished callback request and its duration.
+func (t *telemetry) record(ctx context.Context, res *result, d time.Duration) {
+	set := metric.WithAttributeSet(attribute.NewSet(
+		attribute.String("action", res.action),
+		attribute.String("outcome", res.outcome),
+		attribute.String("kind", res.kind),
+	))
+	t.requests.Add(ctx, 1, set)
+	t.duration.Record(ctx, d.Seconds(), set)
+}
