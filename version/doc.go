@@ -1,0 +1,114 @@
+// Package version notifies browsers of application versions over a
+// callback-style SSE gateway: "a new version is out, reload", with pending
+// events kept for browsers that are not connected yet and flushed when they
+// connect.
+//
+// A browser opens
+//
+//	new EventSource("/api/sse/utils/version?request_id=" + requestID)
+//
+// on the gateway. Its connection identifier is "version:<request_id>". The
+// backend mounts a [Notifier] as a route of its callback handler, and
+// notifies one browser by request id or every connected browser at once:
+//
+//	mgr, err := sseconn.New("http://127.0.0.1:3000")
+//	...
+//	src, err := version.NewHTTPSource("https://static.example.com/app/version.json")
+//	...
+//	notifier, err := version.New(mgr, src)
+//	...
+//	h, err := callback.NewHandler(
+//		callback.WithSecret(secret),
+//		callback.WithRoute(notifier.Matcher(), notifier),
+//	)
+//	...
+//	mux.Handle("POST /api/sse/callback", h)
+//
+//	// One browser (sent now, or kept until it connects):
+//	d, err := notifier.Notify(ctx, requestID, version.Info{Version: "2.1.0"})
+//	// Every connected browser, for example after a deploy:
+//	deliveries, err := notifier.Broadcast(ctx, version.Info{Version: "2.1.0", Changelog: "..."})
+//
+// # Events
+//
+// Every event has the SSE name "version" ([EventName]) and JSON data
+//
+//	{"version":"2.1.0","changelog":"New editor"}
+//
+// with "changelog" omitted when empty: an [Info], the same shape as the
+// version.json file that [HTTPSource] reads (see [ParseInfo]). A
+// generation-2 gateway wraps it as {"type":"version","payload":{...}}.
+//
+// When the [Source] fails on connect, the browser gets
+//
+//	{"version":"unknown","error":"<reason>"}
+//
+// and the connect still succeeds. The reason is one of "timeout",
+// "canceled", "version.json answered status <code>", "invalid version.json",
+// "version.json too large" or "version source unavailable". It never carries
+// URLs, addresses or other details of the error, which are logged instead.
+//
+// # Delivery and ordering
+//
+// [Notifier.Notify] sends at once if the browser is connected and otherwise
+// keeps the event pending; its [Delivery] says which (Delivered or Pending).
+// On connect, [Notifier.Connect] registers the stream and sends the pending
+// events in order; an event whose send fails stays pending, in order and
+// with the events after it, for the next connect (or the next Notify that
+// finds the browser connected). With nothing pending, Connect sends the
+// current version from the Source. Sends made during the connect callback
+// are buffered by the gateway and delivered once the stream opens.
+//
+// The events of one request id are sent by one goroutine at a time: a Notify
+// or Broadcast that arrives while a flush is in progress queues its event
+// behind the flush and waits for the outcome. An event is therefore never
+// lost between "pending" and "sent", and a browser never sees versions out
+// of order. A browser that reconnects with the same request id replaces the
+// old stream (the connection manager closes it) and gets the later events.
+//
+// # Memory
+//
+// Pending state is bounded three ways: at most [WithPendingLimit] events per
+// request id (adding one more drops the oldest), at most
+// [WithMaxPendingRequests] request ids (adding one more drops the pending
+// events of the id notified least recently), and every event expires after
+// [WithPendingTTL]. Expired events are removed whenever the Notifier is used
+// (each call removes every request id whose events have all expired, in
+// amortized constant time), so the Notifier needs no background goroutine
+// and no Close. Dropped events are counted and logged.
+//
+// # Concurrency
+//
+// [Notifier] and [HTTPSource] are safe for concurrent use and start no
+// goroutines. No lock is held while sending, fetching or logging. Each send
+// is bounded by [WithSendTimeout] (2 s by default), and so is everything
+// Connect does after registering the stream, so that the connect callback
+// answers well inside the gateway's 5 s timeout.
+//
+// # Errors
+//
+// [Notifier.Notify] and [Notifier.Broadcast] return an error only for input
+// that can never be sent: [ErrInvalidRequestID], [ErrInvalidInfo], or an
+// event the connection manager rejects as invalid or too large. A browser
+// that is not connected is not an error: the Delivery is Pending, with an
+// Err that matches sseconn.ErrNotConnected. [Delivery.Err] of a dropped event
+// wraps [ErrDropped]. [HTTPSource.Current] returns [*StatusError],
+// [ErrBodyTooLarge], errors wrapping [ErrInvalidInfo], and wrapped context
+// and transport errors.
+//
+// # Observability
+//
+// With [WithMeterProvider] (default: the global provider) the Notifier
+// records, under the scope "github.com/ssegate/ssegate/version":
+//
+//   - ssegate.version.events: events by "op" (notify, broadcast) and
+//     "status" (delivered, pending, dropped);
+//   - ssegate.version.pending.dropped: pending events dropped, by "reason"
+//     (limit, expired, evicted, invalid);
+//   - ssegate.version.pending: events pending now (up-down counter);
+//   - ssegate.version.connects: connects by what was "sent" first (flushed,
+//     current, unknown, resent, handed_off).
+//
+// Attributes never carry request ids. With [WithLogger] it logs dropped
+// events and source failures at Warn level; without one it is silent.
+package version
