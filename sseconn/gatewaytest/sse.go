@@ -1,0 +1,145 @@
+package gatewaytest
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+)
+
+// maxSSELine bounds one line, and the data of one event, that the parser
+// accepts. It is far above anything the gateway writes for a body within
+// its limit.
+const maxSSELine = 16 << 20
+
+// errSSELineTooLong is returned by the parser for a line or an event above
+// maxSSELine.
+var errSSELineTooLong = errors.New("gatewaytest: SSE line or event too long")
+
+// utf8BOM is stripped once at the start of a stream, as a browser does.
+var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
+
+// An sseParser reads events from an event stream the way a browser's
+// EventSource does (WHATWG HTML, "Server-sent events", event stream
+// interpretation):
+//
+//   - lines end with CRLF, LF or CR; a CR at the end of one read and an LF at
+//     the start of the next are one line ending;
+//   - a leading UTF-8 byte order mark is ignored;
+//   - a line that starts with ':' is a comment and is ignored;
+//   - "field: value" (one space after the colon removed), "field:value", and
+//     a bare "field" (empty value) are fields; "event" sets the name, "data"
+//     appends a line to the data, "id", "retry" and unknown fields are
+//     ignored;
+//   - a blank line dispatches the event, unless no data line was seen, in
+//     which case the pending name is discarded;
+//   - an event that is not terminated by a blank line when the stream ends
+//     is discarded.
+//
+// Unlike a browser it does not decode UTF-8 (bytes are kept as they are)
+// and it keeps the name as sent: an event without an "event" field has the
+// empty Name, not "message".
+type sseParser struct {
+	r       *bufio.Reader
+	line    []byte
+	data    []byte // data lines so far, each followed by '\n'
+	name    string
+	skipLF  bool // the previous line ended with CR: ignore one LF
+	started bool // the first line (and any BOM) has been read
+	max     int  // bound of a line and of an event's data
+}
+
+func newSSEParser(r io.Reader) *sseParser {
+	return &sseParser{r: bufio.NewReaderSize(r, 4096), max: maxSSELine}
+}
+
+// next returns the next dispatched event. At the end of the stream it
+// returns io.EOF, and any pending, unterminated event is discarded. Other
+// read errors are returned as they are.
+func (p *sseParser) next() (Event, error) {
+	for {
+		line, err := p.readLine()
+		if err != nil {
+			return Event{}, err
+		}
+		if len(line) == 0 {
+			if len(p.data) == 0 {
+				p.name = ""
+				continue
+			}
+			ev := Event{Name: p.name, Data: string(p.data[:len(p.data)-1])}
+			p.data = p.data[:0]
+			p.name = ""
+			return ev, nil
+		}
+		if line[0] == ':' {
+			continue
+		}
+		field, value := line, []byte(nil)
+		if i := bytes.IndexByte(line, ':'); i >= 0 {
+			field, value = line[:i], line[i+1:]
+			if len(value) > 0 && value[0] == ' ' {
+				value = value[1:]
+			}
+		}
+		switch string(field) {
+		case "event":
+			p.name = string(value)
+		case "data":
+			if len(p.data)+len(value)+1 > p.max {
+				return Event{}, errSSELineTooLong
+			}
+			p.data = append(p.data, value...)
+			p.data = append(p.data, '\n')
+		}
+	}
+}
+
+// readLine returns the next line without its terminator. The returned slice
+// is valid until the next call. A final line without a terminator is not a
+// line: readLine then returns the read error (io.EOF at a clean end).
+func (p *sseParser) readLine() ([]byte, error) {
+	p.line = p.line[:0]
+	for {
+		if p.skipLF {
+			b, err := p.r.ReadByte()
+			if err != nil {
+				return nil, err
+			}
+			p.skipLF = false
+			if b != '\n' {
+				_ = p.r.UnreadByte()
+			}
+		}
+		if p.r.Buffered() == 0 {
+			if _, err := p.r.Peek(1); err != nil {
+				return nil, err
+			}
+		}
+		buf, _ := p.r.Peek(p.r.Buffered())
+		i := bytes.IndexAny(buf, "\r\n")
+		if i < 0 {
+			i = len(buf)
+		}
+		if len(p.line)+i > p.max {
+			return nil, errSSELineTooLong
+		}
+		p.line = append(p.line, buf[:i]...)
+		if i == len(buf) {
+			_, _ = p.r.Discard(i)
+			continue
+		}
+		p.skipLF = buf[i] == '\r'
+		_, _ = p.r.Discard(i + 1)
+		return p.firstLine(p.line), nil
+	}
+}
+
+// firstLine strips a byte order mark from the stream's first line.
+func (p *sseParser) firstLine(line []byte) []byte {
+	if p.started {
+		return line
+	}
+	p.started = true
+	return bytes.TrimPrefix(line, utf8BOM)
+}
