@@ -1,0 +1,172 @@
+package amqp
+
+import (
+	"crypto/tls"
+	"log/slog"
+	"time"
+
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// Defaults of the options.
+const (
+	// DefaultPublishTimeout bounds one publish, from the call to the
+	// broker's confirm. A publish made from a connect handler must finish
+	// well inside the gateway's 5 s callback timeout.
+	DefaultPublishTimeout = 2 * time.Second
+
+	// DefaultDialTimeout bounds one connection attempt: TCP, TLS, the AMQP
+	// handshake, opening the channel and declaring the exchange.
+	DefaultDialTimeout = 10 * time.Second
+
+	// DefaultMinBackoff is the delay before the first reconnection attempt.
+	DefaultMinBackoff = 250 * time.Millisecond
+
+	// DefaultMaxBackoff caps the delay between reconnection attempts.
+	DefaultMaxBackoff = 30 * time.Second
+
+	// ExchangeName is the gateway's topic exchange, without the
+	// environment prefix of [WithEnvPrefix].
+	ExchangeName = "sse.events"
+)
+
+// Option configures a [Publisher].
+type Option interface{ apply(*config) }
+
+type optionFunc func(*config)
+
+func (f optionFunc) apply(c *config) { f(c) }
+
+type config struct {
+	prefix         string
+	timeout        time.Duration
+	dialTimeout    time.Duration
+	minBackoff     time.Duration
+	maxBackoff     time.Duration
+	mandatory      bool
+	tls            *tls.Config
+	onState        func(connected bool)
+	logger         *slog.Logger
+	meterProvider  metric.MeterProvider
+	tracerProvider trace.TracerProvider
+}
+
+func newConfig(opts []Option) config {
+	c := config{
+		timeout:     DefaultPublishTimeout,
+		dialTimeout: DefaultDialTimeout,
+		minBackoff:  DefaultMinBackoff,
+		maxBackoff:  DefaultMaxBackoff,
+	}
+	for _, o := range opts {
+		if o != nil {
+			o.apply(&c)
+		}
+	}
+	if c.maxBackoff < c.minBackoff {
+		c.maxBackoff = c.minBackoff
+	}
+	if c.logger == nil {
+		c.logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// exchange returns the name of the exchange to publish to.
+func (c *config) exchange() string {
+	if c.prefix == "" {
+		return ExchangeName
+	}
+	return c.prefix + "." + ExchangeName
+}
+
+// WithEnvPrefix publishes to the exchange "<prefix>.sse.events" instead of
+// "sse.events". Set it to the gateway's RABBITMQ_ENV_PREFIX. Empty means no
+// prefix.
+func WithEnvPrefix(prefix string) Option {
+	return optionFunc(func(c *config) { c.prefix = prefix })
+}
+
+// WithPublishTimeout bounds each publish, from the call until the broker's
+// confirm. Zero or negative means [DefaultPublishTimeout]. A shorter
+// deadline on the caller's context wins.
+func WithPublishTimeout(d time.Duration) Option {
+	return optionFunc(func(c *config) {
+		if d > 0 {
+			c.timeout = d
+		}
+	})
+}
+
+// WithDialTimeout bounds each connection attempt, the first one in [Dial]
+// (together with its context) and every reconnection. Zero or negative
+// means [DefaultDialTimeout].
+func WithDialTimeout(d time.Duration) Option {
+	return optionFunc(func(c *config) {
+		if d > 0 {
+			c.dialTimeout = d
+		}
+	})
+}
+
+// WithBackoff sets the delays between reconnection attempts: min before
+// the first one, doubling up to max, each with random jitter of up to a
+// half. Zero or negative values mean [DefaultMinBackoff] and
+// [DefaultMaxBackoff]; a max below min means min.
+func WithBackoff(min, max time.Duration) Option {
+	return optionFunc(func(c *config) {
+		if min > 0 {
+			c.minBackoff = min
+		}
+		if max > 0 {
+			c.maxBackoff = max
+		}
+	})
+}
+
+// WithMandatory publishes with the mandatory flag, so that a message that
+// no queue is bound for fails with [ErrUnroutable] instead of being
+// dropped by the broker in silence.
+//
+// It is off by default because an unroutable message is normal with the
+// gateway: a browser's queue exists only while it is connected (and for the
+// queue TTL after), and a subject, role or broadcast key is unroutable while
+// no browser of it is connected. Turn it on to learn whether anyone was
+// listening, like [sseconn.ErrNotConnected] in HTTP mode.
+func WithMandatory(b bool) Option {
+	return optionFunc(func(c *config) { c.mandatory = b })
+}
+
+// WithTLSConfig sets the TLS configuration of amqps:// connections. Nil
+// means the default: a zero tls.Config with the URL's host as server name.
+func WithTLSConfig(cfg *tls.Config) Option {
+	return optionFunc(func(c *config) { c.tls = cfg })
+}
+
+// WithStateHook sets a function that is called each time the connection to
+// the broker is lost (connected false) and each time it is re-established
+// (connected true), not for the first connection made by [Dial]. It is
+// called from the publisher's supervisor goroutine, one call at a time, and
+// delays reconnection while it runs: it must return quickly and must not
+// call [Publisher.Close]. Nil means no hook.
+func WithStateHook(f func(connected bool)) Option {
+	return optionFunc(func(c *config) { c.onState = f })
+}
+
+// WithLogger sets the logger. Nil means silent. The publisher logs
+// connection losses and reconnections with the broker URL stripped of its
+// password, never message bodies or full routing keys.
+func WithLogger(l *slog.Logger) Option {
+	return optionFunc(func(c *config) { c.logger = l })
+}
+
+// WithMeterProvider sets the meter provider. Nil means the global one.
+func WithMeterProvider(mp metric.MeterProvider) Option {
+	return optionFunc(func(c *config) { c.meterProvider = mp })
+}
+
+// WithTracerProvider sets the tracer provider. Nil means the global one.
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return optionFunc(func(c *config) { c.tracerProvider = tp })
+}
