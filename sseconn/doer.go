@@ -74,13 +74,28 @@ func newDoer(p RetryPolicy, logger *slog.Logger, dial func(ctx context.Context, 
 	rc.RetryWaitMax = p.MaxBackoff
 	rc.CheckRetry = checkRetry
 	rc.Backoff = backoff
-	rc.ErrorHandler = retryablehttp.PassthroughErrorHandler
+	rc.ErrorHandler = lastAttempt
 	if logger != nil {
 		rc.Logger = logger
 	} else {
 		rc.Logger = nil
 	}
 	return rc.StandardClient()
+}
+
+// lastAttempt is the retryablehttp.ErrorHandler of the default doer: it
+// hands back the last attempt's answer (a proxy's 503 after the last retry,
+// say) or its error, never both, which net/http would complain about on
+// stderr.
+func lastAttempt(resp *http.Response, err error, _ int) (*http.Response, error) {
+	if err != nil {
+		if resp != nil {
+			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, peekLimit))
+			resp.Body.Close()
+		}
+		return nil, err
+	}
+	return resp, nil
 }
 
 // backoff doubles from min up to max. Unlike retryablehttp's default it

@@ -3,6 +3,7 @@ package sseconn
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -203,3 +204,20 @@ func TestDefaultDoerReusesConnections(t *testing.T) {
 		t.Errorf("200 sequential sends opened %d connections, want 1", got)
 	}
 }
+
+func TestLastAttemptNeverReturnsBoth(t *testing.T) {
+	body := &closeRecorder{}
+	resp, err := lastAttempt(&http.Response{StatusCode: 503, Body: body}, context.DeadlineExceeded, 2)
+	if resp != nil || !errors.Is(err, context.DeadlineExceeded) || !body.closed {
+		t.Errorf("with an error: resp = %v, err = %v, body closed = %v; want nil, the error, true", resp, err, body.closed)
+	}
+	want := &http.Response{StatusCode: 503}
+	if resp, err := lastAttempt(want, nil, 3); resp != want || err != nil {
+		t.Errorf("without an error: %v, %v; want the response and nil", resp, err)
+	}
+}
+
+type closeRecorder struct{ closed bool }
+
+func (c *closeRecorder) Read([]byte) (int, error) { return 0, io.EOF }
+func (c *closeRecorder) Close() error             { c.closed = true; return nil }

@@ -1,0 +1,111 @@
+// Package task runs background tasks on a bounded worker pool and streams
+// their progress to the browser that follows each of them, through a
+// callback-style SSE gateway.
+//
+// A [Runner] starts a task with [Runner.Start], which returns at once with
+// the task's id and the stream URL the browser opens on the gateway. The
+// task function reports progress through a [Progress] handle. The runner
+// is also the [callback.Service] of the task route: when the browser's
+// stream connects, the runner registers it with the connection manager and
+// replays the task's events; later events are sent live.
+//
+// Mounting it takes one route on the callback handler and one manager:
+//
+//	conns, err := sseconn.New("http://127.0.0.1:3000") // the gateway
+//	if err != nil { … }
+//	runner, err := task.New(conns)
+//	if err != nil { … }
+//	cb, err := callback.NewHandler(
+//		callback.WithSecret(secret),
+//		callback.WithRoute(runner.Matcher(), runner),
+//	)
+//	if err != nil { … }
+//	mux.Handle("POST /api/sse/callback", cb)
+//
+//	// In an HTTP handler:
+//	info, err := runner.Start(r.Context(), func(ctx context.Context, p *task.Progress) (any, error) {
+//		for i := range 10 {
+//			if err := step(ctx, i); err != nil {
+//				return nil, err
+//			}
+//			p.Report(fmt.Sprintf("step %d of 10", i+1), float64(i+1)/10)
+//		}
+//		return map[string]string{"file": "report.pdf"}, nil
+//	})
+//	// Answer with info.ID and info.StreamURL; the page opens
+//	// new EventSource(gatewayBase + info.StreamURL).
+//
+//	// On exit, in this order:
+//	runner.Shutdown(ctx) // cancels tasks, sends their last events
+//	cb.Shutdown(ctx)
+//	conns.Shutdown(ctx)
+//
+// # Events
+//
+// Every event has the SSE name [EventName] ("task_event") and a JSON [Message]
+// as data: {"event_type","task_id","timestamp","data"}, with the timestamp in
+// RFC 3339, UTC, with milliseconds. A task's stream carries, in order:
+//
+//   - task_started, data {}, when a worker begins to run it;
+//   - progress_update, data {"text","value"}, for each report, or only for
+//     the latest when reports outpace the stream;
+//   - exactly one terminal event: task_completed (data: the JSON-encoded
+//     result), task_failed (data {"error"}) or task_cancelled (data {});
+//   - connection_close, data {"reason"}, where the reason is the terminal
+//     event's type; it is sent with close, and the gateway ends the stream.
+//
+// A task cancelled before it ran has no task_started. A stream opened for an
+// unknown or expired task gets a task_event of type "error" with data
+// {"error":"task not found"}, then connection_close with reason
+// "task_not_found".
+//
+// No event is lost to timing. Each task keeps a compacted log of at most
+// four events: task_started, the latest progress_update (a new report
+// replaces the previous one), the terminal event and connection_close. A
+// browser that connects, or reconnects, gets that log replayed in order
+// and then live events, so its view always begins with task_started and
+// ends with one terminal event and connection_close. Progress values never
+// decrease (see [Progress.Report]). One stream per task is live at a time:
+// a new one replaces the old.
+//
+// A finished task and its log are kept for the retention period
+// ([WithRetention], default 10 minutes), for [Runner.Get] and late
+// browsers, and then dropped.
+//
+// # Concurrency
+//
+// All methods of [Runner] and [Progress] are safe for concurrent use. At
+// most [WithWorkers] task functions run at once; up to [WithQueueSize] more
+// wait in a queue. Sends to the gateway happen on background goroutines,
+// one per task at a time, never under a lock, each bounded by
+// [WithSendTimeout]; a slow or absent browser never slows a task. Replays
+// happen inside [Runner.Connect], within the callback's context.
+// [Runner.Shutdown] cancels the tasks, waits for them and their last events,
+// and stops every goroutine the runner started.
+//
+// # Errors
+//
+// [Runner.Start] returns [ErrQueueFull], [ErrShutdown] or [ErrNilFunc];
+// [Runner.Cancel] and [Runner.Wait] return [ErrNotFound]. A failed send
+// never fails a task. When the stream is gone ([sseconn.ErrGone],
+// [sseconn.ErrNotConnected]) delivery stops until the browser connects
+// again. After an error that may pass (a timeout, a 5xx answer) delivery
+// resumes from the same event on the next event, the next connect, or after
+// a backoff of 250 ms that doubles up to 30 s, whichever comes first; an
+// event whose send failed that way may then be shown twice, because it may
+// have reached the gateway (sseconn itself retries only what provably never
+// did). An event the connection manager refuses as invalid or too large is
+// skipped.
+//
+// # Observability
+//
+// With [WithMeterProvider] the runner records, under the scope
+// "github.com/ssegate/ssegate/task" and with the attribute kind (never an
+// id): ssegate.task.started, ssegate.task.finished (by status),
+// ssegate.task.rejected (by reason), ssegate.task.active (pending and
+// running tasks) and ssegate.task.send_errors (by reason). With
+// [WithTracerProvider] each run is a span "task.run", a child of the span in
+// Start's context, and is the parent of the spans the task function makes
+// from its context. With [WithLogger] it logs at debug level, and panics at
+// error level with their stack.
+package task
