@@ -29,7 +29,8 @@
 //	if err != nil { ... }
 //	defer mgr.Shutdown(ctx)
 //
-//	tasks := task.New(mgr)
+//	tasks, err := task.New(mgr)
+//	if err != nil { ... }
 //	defer tasks.Shutdown(ctx)
 //
 //	cb, err := callback.NewHandler(
@@ -41,7 +42,7 @@
 //	mux.Handle("POST /api/sse/callback", cb)
 //
 //	info, err := tasks.Start(ctx, func(ctx context.Context, p *task.Progress) (any, error) {
-//		p.Update("halfway", 0.5)
+//		p.Report("halfway", 0.5)
 //		return map[string]int{"answer": 42}, nil
 //	})
 //	// The browser opens EventSource(gateway + info.StreamURL).

@@ -1,0 +1,352 @@
+// Command tasks is a complete backend behind a callback-style SSE gateway: a
+// page starts a background task and follows its progress live.
+//
+//	go run ./examples/tasks            # then open the URL it prints
+//	go run ./examples/tasks -headless  # one task, its events in the terminal
+//
+// By default it starts an in-process gateway (gatewaytest) on loopback, so
+// nothing else is needed. Against a real gateway:
+//
+//	go run ./examples/tasks -addr 0.0.0.0:8080 -gateway http://gateway:3000 \
+//	    -public-gateway http://localhost:3000 -secret "$SSE_CALLBACK_SECRET"
+//
+// and start the gateway with the CALLBACK_URL it prints. The flags -gateway
+// and -secret default to $SSE_GATEWAY_URL and $SSE_CALLBACK_SECRET.
+//
+// The backend serves:
+//
+//	POST /api/sse/callback       the gateway's connect and disconnect callbacks
+//	POST /api/tasks              start a demo task: {"id","stream_url","status"}
+//	GET  /api/tasks/{id}         the task's state
+//	POST /api/tasks/{id}/cancel  cancel it
+//	GET  /                       the page (embedded, no external assets)
+package main
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/ssegate/ssegate/callback"
+	"github.com/ssegate/ssegate/examples/internal/demo"
+	"github.com/ssegate/ssegate/sseconn"
+	"github.com/ssegate/ssegate/task"
+)
+
+//go:embed static
+var static embed.FS
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "tasks:", err)
+		os.Exit(1)
+	}
+}
+
+// options are the command-line flags.
+type options struct {
+	demo      demo.Config
+	headless  bool
+	steps     int
+	stepDelay time.Duration
+	verbose   bool
+}
+
+func parseFlags(args []string, stdout io.Writer) (options, error) {
+	var o options
+	flags := flag.NewFlagSet("tasks", flag.ContinueOnError)
+	flags.SetOutput(stdout)
+	flags.StringVar(&o.demo.Addr, "addr", "127.0.0.1:8080", "backend listen `address`")
+	flags.StringVar(&o.demo.Gateway, "gateway", os.Getenv("SSE_GATEWAY_URL"),
+		"external gateway base `URL` ($SSE_GATEWAY_URL); empty starts an embedded gateway")
+	flags.StringVar(&o.demo.PublicGateway, "public-gateway", os.Getenv("SSE_PUBLIC_GATEWAY_URL"),
+		"gateway base `URL` as browsers reach it, if different ($SSE_PUBLIC_GATEWAY_URL)")
+	flags.StringVar(&o.demo.Secret, "secret", os.Getenv("SSE_CALLBACK_SECRET"),
+		"callback `secret` ($SSE_CALLBACK_SECRET); empty generates one")
+	flags.IntVar(&o.demo.Generation, "generation", 2, "protocol generation of the embedded gateway (1 or 2)")
+	flags.BoolVar(&o.headless, "headless", false, "run one task, print its events and exit")
+	flags.IntVar(&o.steps, "steps", 10, "steps of the demo task")
+	flags.DurationVar(&o.stepDelay, "step-delay", 400*time.Millisecond, "duration of each step")
+	flags.BoolVar(&o.verbose, "v", false, "log what the library does (debug level, to stderr)")
+	if err := flags.Parse(args); err != nil {
+		return o, err
+	}
+	if flags.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments: %q", flags.Args())
+	}
+	if o.steps < 1 {
+		return o, fmt.Errorf("-steps %d: want at least 1", o.steps)
+	}
+	if o.stepDelay < 0 {
+		return o, fmt.Errorf("-step-delay %s: want zero or more", o.stepDelay)
+	}
+	// The default address may be taken: a demo then picks a free port.
+	o.demo.AnyPortIfBusy = true
+	flags.Visit(func(f *flag.Flag) {
+		if f.Name == "addr" {
+			o.demo.AnyPortIfBusy = false
+		}
+	})
+	return o, nil
+}
+
+// run runs the backend until ctx is done, or, with -headless, until the
+// task's stream has ended. It then shuts everything down in order.
+func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
+	o, err := parseFlags(args, stdout)
+	if err != nil {
+		return err
+	}
+	logger := slog.New(slog.DiscardHandler)
+	if o.verbose {
+		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+
+	env, err := demo.Start(o.demo)
+	if err != nil {
+		return err
+	}
+	defer env.Close() // last: the gateway outlives everything that talks to it
+
+	// The connection manager maps "task:<id>" to the gateway's tokens and
+	// sends events through the gateway's /internal/send.
+	conns, err := sseconn.New(env.GatewayURL,
+		sseconn.WithLogger(logger),
+		sseconn.WithSweepInterval(time.Minute), // drop streams whose disconnect was lost
+	)
+	if err != nil {
+		env.Listener.Close()
+		return err
+	}
+	// The runner runs tasks on a worker pool and streams their events; it is
+	// also the callback service of the task streams' route.
+	runner, err := task.New(conns,
+		task.WithWorkers(4),
+		task.WithRetention(5*time.Minute),
+		task.WithLogger(logger),
+	)
+	if err != nil {
+		env.Listener.Close()
+		return errors.Join(err, conns.Shutdown(context.Background()))
+	}
+	cb, err := callback.NewHandler(
+		callback.WithSecret(env.Secret),
+		callback.WithRoute(runner.Matcher(), runner),
+		callback.WithLogger(logger),
+	)
+	if err != nil {
+		env.Listener.Close()
+		return errors.Join(err, runner.Shutdown(context.Background()), conns.Shutdown(context.Background()))
+	}
+
+	app := &app{runner: runner, gateway: env.PublicGatewayURL, steps: o.steps, stepDelay: o.stepDelay}
+	mux := http.NewServeMux()
+	mux.Handle("POST "+demo.CallbackPath, cb)
+	mux.HandleFunc("POST /api/tasks", app.start)
+	mux.HandleFunc("GET /api/tasks/{id}", app.get)
+	mux.HandleFunc("POST /api/tasks/{id}/cancel", app.cancel)
+	page, _ := fs.Sub(static, "static")
+	mux.Handle("GET /", http.FileServerFS(page))
+
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(env.Listener) }()
+
+	// Graceful shutdown, in dependency order. The HTTP server keeps running
+	// until the runner and the callback handler are done, so that the final
+	// events' disconnect callbacks still reach the handler.
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		err = errors.Join(err,
+			runner.Shutdown(sctx), // no new tasks; cancel running ones, send their last events
+			cb.Shutdown(sctx),     // refuse new streams (503), wait for callbacks in flight
+			srv.Shutdown(sctx),    // stop accepting requests, wait for handlers
+			conns.Shutdown(sctx),  // wait for in-flight sends, stop the sweeper
+		)
+		if serr := <-served; !errors.Is(serr, http.ErrServerClosed) {
+			err = errors.Join(err, serr)
+		}
+	}()
+
+	fmt.Fprintln(stdout, "ssegate tasks demo")
+	env.Describe(stdout)
+
+	if o.headless {
+		return headless(ctx, stdout, env, app)
+	}
+	fmt.Fprintf(stdout, "open      %s/ and press Start (Ctrl-C to stop)\n", env.BackendURL)
+	select {
+	case <-ctx.Done():
+		fmt.Fprintln(stdout, "shutting down")
+		return nil
+	case err := <-served:
+		served <- err // for the deferred shutdown
+		return fmt.Errorf("serve: %w", err)
+	}
+}
+
+// headless starts one task, follows its stream like a browser and prints
+// each event, until the stream ends after connection_close.
+func headless(ctx context.Context, stdout io.Writer, env *demo.Env, a *app) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(a.steps+5)*(a.stepDelay+time.Second))
+	defer cancel()
+
+	info, err := a.runner.Start(ctx, a.work())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "task      %s\nstream    %s%s\n", info.ID, env.PublicGatewayURL, info.StreamURL)
+
+	st, err := env.Open(ctx, info.StreamURL)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	for {
+		ev, err := demo.ReadEvent(ctx, st)
+		if errors.Is(err, io.EOF) {
+			return errors.New("the stream ended before connection_close")
+		}
+		if err != nil {
+			return err
+		}
+		if ev.Name != task.EventName {
+			fmt.Fprintf(stdout, "other     %s %s\n", ev.Name, ev.Data)
+			continue
+		}
+		var m task.Message
+		if err := json.Unmarshal([]byte(ev.Data), &m); err != nil {
+			return fmt.Errorf("task event %q: %w", ev.Data, err)
+		}
+		fmt.Fprintf(stdout, "event     %s %s\n", m.EventType, m.Data)
+		if m.EventType == task.TypeClose {
+			// The gateway ends the stream after this event.
+			if _, err := st.Next(ctx); !errors.Is(err, io.EOF) {
+				return fmt.Errorf("after connection_close: got %v, want the end of the stream", err)
+			}
+			fmt.Fprintln(stdout, "stream closed")
+			return nil
+		}
+	}
+}
+
+// app holds the HTTP handlers of the task API.
+type app struct {
+	runner    *task.Runner
+	gateway   string // the gateway's base URL for browsers
+	steps     int
+	stepDelay time.Duration
+}
+
+// result is what the demo task returns: the data of task_completed.
+type result struct {
+	Message string `json:"message"`
+	Steps   int    `json:"steps"`
+	Elapsed string `json:"elapsed"`
+}
+
+// work returns the demo task: steps of stepDelay each, reporting progress
+// after each one, and stopping early when cancelled.
+func (a *app) work() task.Func {
+	return func(ctx context.Context, p *task.Progress) (any, error) {
+		start := time.Now()
+		p.Report("Warming up", 0)
+		t := time.NewTimer(a.stepDelay)
+		defer t.Stop()
+		for i := 1; i <= a.steps; i++ {
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-t.C:
+			}
+			p.Report(fmt.Sprintf("Step %d of %d", i, a.steps), float64(i)/float64(a.steps))
+			t.Reset(a.stepDelay)
+		}
+		return result{
+			Message: fmt.Sprintf("All %d steps done", a.steps),
+			Steps:   a.steps,
+			Elapsed: time.Since(start).Round(time.Millisecond).String(),
+		}, nil
+	}
+}
+
+// startResponse is the answer of POST /api/tasks.
+type startResponse struct {
+	ID string `json:"id"`
+	// StreamURL is absolute: the page opens new EventSource(stream_url) on
+	// the gateway, which is another origin than the page's.
+	StreamURL string      `json:"stream_url"`
+	Status    task.Status `json:"status"`
+}
+
+func (a *app) start(w http.ResponseWriter, r *http.Request) {
+	info, err := a.runner.Start(r.Context(), a.work())
+	switch {
+	case errors.Is(err, task.ErrQueueFull):
+		writeError(w, http.StatusTooManyRequests, "too many tasks, try again later")
+		return
+	case errors.Is(err, task.ErrShutdown):
+		writeError(w, http.StatusServiceUnavailable, "shutting down")
+		return
+	case err != nil:
+		writeError(w, http.StatusInternalServerError, "cannot start the task")
+		return
+	}
+	writeJSON(w, http.StatusAccepted, startResponse{
+		ID:        info.ID,
+		StreamURL: a.gateway + info.StreamURL,
+		Status:    info.Status,
+	})
+}
+
+// taskState is the answer of GET /api/tasks/{id}.
+type taskState struct {
+	ID       string          `json:"id"`
+	Status   task.Status     `json:"status"`
+	Progress task.Update     `json:"progress"`
+	Result   json.RawMessage `json:"result,omitempty"`
+	Error    string          `json:"error,omitempty"`
+}
+
+func (a *app) get(w http.ResponseWriter, r *http.Request) {
+	info, ok := a.runner.Get(r.PathValue("id"))
+	if !ok {
+		writeError(w, http.StatusNotFound, "task not found")
+		return
+	}
+	writeJSON(w, http.StatusOK, taskState{
+		ID: info.ID, Status: info.Status, Progress: info.Progress, Result: info.Result, Error: info.Error,
+	})
+}
+
+func (a *app) cancel(w http.ResponseWriter, r *http.Request) {
+	if err := a.runner.Cancel(r.PathValue("id")); err != nil {
+		writeError(w, http.StatusNotFound, "task not found")
+		return
+	}
+	w.WriteHeader(http.StatusAccepted)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, map[string]string{"error": msg})
+}
