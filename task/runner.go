@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/ssegate/ssegate/internal/uuid"
 	"github.com/ssegate/ssegate/sseconn"
 )
 
@@ -152,7 +153,7 @@ func (r *Runner) Start(ctx context.Context, fn Func) (Info, error) {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	id := newID()
+	id := uuid.New()
 	t := &task{
 		id:         id,
 		identifier: r.cfg.kind + ":" + id,

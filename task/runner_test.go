@@ -1114,21 +1114,6 @@ func waitIdle(t testing.TB, r *Runner, id string) {
 	}
 }
 
-func TestNewID(t *testing.T) {
-	re := regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
-	seen := make(map[string]bool)
-	for range 1000 {
-		id := newID()
-		if !re.MatchString(id) {
-			t.Fatalf("newID() = %q, not a version 4 UUID", id)
-		}
-		if seen[id] {
-			t.Fatalf("newID() repeated %q", id)
-		}
-		seen[id] = true
-	}
-}
-
 func TestStatusDone(t *testing.T) {
 	want := map[Status]bool{
 		StatusPending: false, StatusRunning: false,

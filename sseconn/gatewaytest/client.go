@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/ssegate/ssegate/internal/uuid"
 )
 
 // ErrClosed is returned by [Server.Connect] once the Server is closed.
@@ -128,7 +130,7 @@ func (s *Server) Connect(ctx context.Context, path string, header http.Header) (
 	if req.Header.Get("Cache-Control") == "" {
 		req.Header.Set("Cache-Control", "no-cache")
 	}
-	id := newUUID()
+	id := uuid.New()
 	req.Header.Set(streamHeader, id)
 
 	stop := context.AfterFunc(ctx, cancel)

@@ -3,8 +3,6 @@ package gatewaytest
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ssegate/ssegate/internal/uuid"
 	"github.com/ssegate/ssegate/internal/wire"
 )
 
@@ -86,7 +85,7 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithCancel(s.ctx)
 	defer cancel()
 	c := &conn{
-		token:  newUUID(),
+		token:  uuid.New(),
 		req:    wire.Request{URL: r.RequestURI, Headers: forwardHeaders(r)},
 		cancel: cancel,
 		done:   make(chan struct{}),
@@ -346,23 +345,4 @@ func (s *Server) streamHandlerDone(token string) {
 	if f != nil {
 		f(token)
 	}
-}
-
-// newUUID returns a random (version 4) UUID string.
-func newUUID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // never fails (crypto/rand)
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	var out [36]byte
-	hex.Encode(out[0:8], b[0:4])
-	out[8] = '-'
-	hex.Encode(out[9:13], b[4:6])
-	out[13] = '-'
-	hex.Encode(out[14:18], b[6:8])
-	out[18] = '-'
-	hex.Encode(out[19:23], b[8:10])
-	out[23] = '-'
-	hex.Encode(out[24:], b[10:])
-	return string(out[:])
 }

@@ -1,12 +1,16 @@
-package task
+// Package uuid makes random (version 4) UUIDs in their canonical
+// 36-character form, as the gateway uses for tokens and the task runner for
+// task IDs.
+package uuid
 
 import (
 	"crypto/rand"
 	"encoding/hex"
 )
 
-// newID returns a random (version 4) UUID in its canonical form.
-func newID() string {
+// New returns a random version 4 UUID such as
+// "0b6fb3a2-5c1e-4e6f-9a1b-2f3c4d5e6f70".
+func New() string {
 	var u [16]byte
 	_, _ = rand.Read(u[:]) // crypto/rand.Read never fails
 	u[6] = u[6]&0x0f | 0x40
