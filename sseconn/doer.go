@@ -80,8 +80,21 @@ func newDoer(p RetryPolicy, logger *slog.Logger, dial func(ctx context.Context, 
 	} else {
 		rc.Logger = nil
 	}
-	return rc.StandardClient()
+	return &http.Client{Transport: &retryTransport{RoundTripper: &retryablehttp.RoundTripper{Client: rc}, pool: tr}}
 }
+
+// retryTransport is the round tripper of the default doer: retryablehttp's,
+// plus the CloseIdleConnections of the pooled transport under it, which
+// retryablehttp.RoundTripper lacks. Without it, http.Client.CloseIdleConnections
+// (and so [Manager.Shutdown]) would leave the idle keep-alive connections,
+// and their goroutines, open.
+type retryTransport struct {
+	*retryablehttp.RoundTripper
+	pool *http.Transport
+}
+
+// CloseIdleConnections closes the pooled transport's idle connections.
+func (t *retryTransport) CloseIdleConnections() { t.pool.CloseIdleConnections() }
 
 // lastAttempt is the retryablehttp.ErrorHandler of the default doer: it
 // hands back the last attempt's answer (a proxy's 503 after the last retry,

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 
@@ -199,17 +200,19 @@ func (m *Manager) Len() int {
 }
 
 // Identifiers returns the registered identifiers that filter selects, in no
-// particular order. A nil filter selects all.
+// particular order. A nil filter selects all. The filter is called without
+// the manager's lock held, so it may call the manager.
 func (m *Manager) Identifiers(filter func(identifier string) bool) []string {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	ids := make([]string, 0, len(m.fwd))
 	for id := range m.fwd {
-		if filter == nil || filter(id) {
-			ids = append(ids, id)
-		}
+		ids = append(ids, id)
 	}
-	return ids
+	m.mu.Unlock()
+	if filter == nil {
+		return ids
+	}
+	return slices.DeleteFunc(ids, func(id string) bool { return !filter(id) })
 }
 
 // Shutdown stops the manager: new sends and registrations fail with

@@ -69,8 +69,10 @@ type httpOptionFunc func(*HTTPSource)
 
 func (f httpOptionFunc) applyHTTP(s *HTTPSource) { f(s) }
 
-// WithDoer sets the HTTP client used to fetch version.json. nil means a
-// plain *http.Client with the default transport.
+// WithDoer sets the HTTP client used to fetch version.json. nil means the
+// default: an *http.Client with a private transport that closes each
+// connection after its fetch, so that nothing outlives a fetch (an
+// HTTPSource has no Close) and no global transport is used.
 func WithDoer(d Doer) HTTPOption {
 	return httpOptionFunc(func(s *HTTPSource) {
 		if d != nil {
@@ -134,7 +136,7 @@ func NewHTTPSource(rawURL string, opts ...HTTPOption) (*HTTPSource, error) {
 	}
 	s := &HTTPSource{
 		url:      u.String(),
-		doer:     &http.Client{},
+		doer:     newDefaultClient(),
 		timeout:  DefaultFetchTimeout,
 		maxBytes: DefaultMaxBytes,
 		ttl:      DefaultCacheTTL,
@@ -146,6 +148,18 @@ func NewHTTPSource(rawURL string, opts ...HTTPOption) (*HTTPSource, error) {
 		}
 	}
 	return s, nil
+}
+
+// newDefaultClient returns the default doer of an HTTPSource: a private
+// transport, not http.DefaultTransport, without keep-alive. Fetches are
+// rare (at most one per cache TTL), and an idle connection would keep two
+// goroutines alive that nothing could stop.
+func newDefaultClient() *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		Proxy:             http.ProxyFromEnvironment,
+		ForceAttemptHTTP2: true,
+		DisableKeepAlives: true,
+	}}
 }
 
 // Current returns the cached version if it is fresh, and otherwise fetches
