@@ -59,6 +59,14 @@ func NewDoer(p RetryPolicy, logger *slog.Logger) *http.Client {
 
 // newDoer is NewDoer with a replaceable dial function, for tests.
 func newDoer(p RetryPolicy, logger *slog.Logger, dial func(ctx context.Context, network, addr string) (net.Conn, error)) *http.Client {
+	rc := newRetryClient(p, logger, dial)
+	return &http.Client{Transport: &retryTransport{RoundTripper: &retryablehttp.RoundTripper{Client: rc}, pool: rc.HTTPClient}}
+}
+
+// newRetryClient returns the go-retryablehttp client of the default doer.
+// A Manager without [WithDoer] calls it directly, without the extra
+// http.Client layer of NewDoer.
+func newRetryClient(p RetryPolicy, logger *slog.Logger, dial func(ctx context.Context, network, addr string) (net.Conn, error)) *retryablehttp.Client {
 	if p.MaxAttempts < 1 {
 		p.MaxAttempts = 1
 	}
@@ -75,12 +83,11 @@ func newDoer(p RetryPolicy, logger *slog.Logger, dial func(ctx context.Context, 
 	rc.CheckRetry = checkRetry
 	rc.Backoff = backoff
 	rc.ErrorHandler = lastAttempt
+	rc.Logger = nil // retryablehttp's default logs to stderr
 	if logger != nil {
 		rc.Logger = logger
-	} else {
-		rc.Logger = nil
 	}
-	return &http.Client{Transport: &retryTransport{RoundTripper: &retryablehttp.RoundTripper{Client: rc}, pool: tr}}
+	return rc
 }
 
 // retryTransport is the round tripper of the default doer: retryablehttp's,
@@ -90,7 +97,7 @@ func newDoer(p RetryPolicy, logger *slog.Logger, dial func(ctx context.Context, 
 // and their goroutines, open.
 type retryTransport struct {
 	*retryablehttp.RoundTripper
-	pool *http.Transport
+	pool *http.Client
 }
 
 // CloseIdleConnections closes the pooled transport's idle connections.

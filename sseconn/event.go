@@ -4,8 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-
-	"github.com/ssegate/ssegate/internal/wire"
+	"unicode/utf8"
 )
 
 // Event is one server-sent event.
@@ -43,11 +42,87 @@ func (ev Event) Validate() error {
 	return nil
 }
 
-// encodeSend returns the /internal/send body for token. ev may be nil.
-func encodeSend(token string, ev *Event, close bool) ([]byte, error) {
-	req := wire.SendRequest{Token: token, Close: close}
+// encodeSend returns the /internal/send body for token; ev may be nil. It
+// writes what encoding/json would for a wire.SendRequest (less the HTML
+// escaping, which JSON does not need), without reflection: this is the send
+// path's hot spot. FuzzEncodeSend holds it to encoding/json.
+func encodeSend(token string, ev *Event, close bool) []byte {
+	n := len(`{"token":""}`) + len(token)
 	if ev != nil {
-		req.Event = &wire.Event{Name: ev.Name, Data: ev.Data}
+		n += len(`,"event":{"name":"","data":""}`) + len(ev.Name) + len(ev.Data) + len(ev.Data)/8
 	}
-	return json.Marshal(req)
+	if close {
+		n += len(`,"close":true`)
+	}
+	b := make([]byte, 0, n)
+	b = append(b, `{"token":`...)
+	b = appendString(b, token)
+	if ev != nil {
+		b = append(b, `,"event":{`...)
+		if ev.Name != "" {
+			b = append(b, `"name":`...)
+			b = appendString(b, ev.Name)
+			b = append(b, ',')
+		}
+		b = append(b, `"data":`...)
+		b = appendString(b, ev.Data)
+		b = append(b, '}')
+	}
+	if close {
+		b = append(b, `,"close":true`...)
+	}
+	return append(b, '}')
+}
+
+// appendString appends s as a JSON string the way encoding/json does with
+// HTML escaping off: invalid UTF-8 becomes U+FFFD, and U+2028 and U+2029 are
+// escaped for JavaScript.
+func appendString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
+		default:
+			i += size
+			continue
+		}
+		i += size
+		start = i
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
 }

@@ -4,10 +4,13 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/hashicorp/go-retryablehttp"
 
 	"github.com/ssegate/ssegate/internal/wire"
 )
@@ -21,7 +24,9 @@ import (
 // proceed in parallel. No lock is held during I/O.
 type Manager struct {
 	sendURL string
-	doer    Doer
+	sendReq *http.Request         // template of every send: POST sendURL
+	doer    Doer                  // nil when rc is set
+	rc      *retryablehttp.Client // the default doer, called directly
 	cfg     config
 	tel     *telemetry
 	log     *slog.Logger
@@ -63,8 +68,11 @@ func New(gatewayURL string, opts ...Option) (*Manager, error) {
 		fwd:     make(map[string]string),
 		rev:     make(map[string]string),
 	}
+	if m.sendReq, err = http.NewRequest(http.MethodPost, m.sendURL, nil); err != nil {
+		return nil, fmt.Errorf("sseconn: gateway URL %q: %w", gatewayURL, err)
+	}
 	if m.doer == nil {
-		m.doer = NewDoer(cfg.retry, nil)
+		m.rc = newRetryClient(cfg.retry, nil, nil)
 	}
 	if cfg.sweepEvery > 0 {
 		ctx, cancel := context.WithCancel(context.Background())
@@ -245,7 +253,9 @@ func (m *Manager) Shutdown(ctx context.Context) error {
 	if m.cfg.closeOnStop {
 		m.closeAll(ctx)
 	}
-	if c, ok := m.doer.(interface{ CloseIdleConnections() }); ok {
+	if m.rc != nil {
+		m.rc.HTTPClient.CloseIdleConnections()
+	} else if c, ok := m.doer.(interface{ CloseIdleConnections() }); ok {
 		c.CloseIdleConnections()
 	}
 	return ctx.Err()

@@ -10,12 +10,13 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/hashicorp/go-retryablehttp"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
-	"go.opentelemetry.io/otel/metric"
-	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ssegate/ssegate/internal/wire"
 )
@@ -63,15 +64,11 @@ func (m *Manager) send(ctx context.Context, identifier string, ev *Event, close 
 			return err
 		}
 	}
-	// The token is not known yet; check the event alone against the limit
-	// now, and the exact body once the token is known.
-	body, err := encodeSend("", ev, close)
-	if err != nil {
-		return fmt.Errorf("sseconn: encode event: %w", err)
-	}
-	if len(body) > m.cfg.maxBody {
+	// The token is not known yet: reject what cannot fit whatever the
+	// token now; post checks the exact body, still before any I/O.
+	if ev != nil && len(ev.Name)+len(ev.Data) > m.cfg.maxBody {
 		m.count(ctx, kind, op, outcomeInvalid)
-		return fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(body), m.cfg.maxBody)
+		return fmt.Errorf("%w: event of %d bytes, limit %d", ErrTooLarge, len(ev.Name)+len(ev.Data), m.cfg.maxBody)
 	}
 	if !m.begin() {
 		m.count(ctx, kind, op, outcomeShutdown)
@@ -81,8 +78,7 @@ func (m *Manager) send(ctx context.Context, identifier string, ev *Event, close 
 
 	ctx, cancel := context.WithTimeout(ctx, m.cfg.timeout)
 	defer cancel()
-	ctx, span := m.tel.tracer.Start(ctx, "sseconn."+op, trace.WithSpanKind(trace.SpanKindClient),
-		trace.WithAttributes(attribute.String("ssegate.kind", kind)))
+	ctx, span := m.tel.tracer.Start(ctx, spanName(op), m.tel.spanOptions(kind)...)
 	defer span.End()
 
 	status, err := m.sendLocked(ctx, identifier, ev, close, op)
@@ -91,9 +87,10 @@ func (m *Manager) send(ctx context.Context, identifier string, ev *Event, close 
 		outcome = outcomeBuffered
 	}
 	m.count(ctx, kind, op, outcome)
-	m.tel.latency.Record(ctx, time.Since(start).Seconds(), metric.WithAttributes(
-		attribute.String("kind", kind), attribute.String("outcome", outcome)))
-	span.SetAttributes(attribute.String("ssegate.outcome", outcome))
+	m.tel.latency.Record(ctx, time.Since(start).Seconds(), m.tel.latencyOptions(kind, outcome)...)
+	if span.IsRecording() {
+		span.SetAttributes(attribute.String("ssegate.outcome", outcome))
+	}
 	if err != nil {
 		span.RecordError(err)
 		span.SetStatus(codes.Error, outcome)
@@ -128,8 +125,7 @@ func (m *Manager) sendLocked(ctx context.Context, identifier string, ev *Event, 
 func (m *Manager) postTimed(ctx context.Context, identifier, token string, ev *Event, close bool, op string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, m.cfg.timeout)
 	defer cancel()
-	ctx, span := m.tel.tracer.Start(ctx, "sseconn."+op, trace.WithSpanKind(trace.SpanKindClient),
-		trace.WithAttributes(attribute.String("ssegate.kind", Kind(identifier))))
+	ctx, span := m.tel.tracer.Start(ctx, spanName(op), m.tel.spanOptions(Kind(identifier))...)
 	defer span.End()
 	status, err := m.post(ctx, token, ev, close)
 	outcome := outcomeOf(err)
@@ -147,19 +143,11 @@ func (m *Manager) postTimed(ctx context.Context, identifier, token string, ev *E
 // post sends one /internal/send request and classifies the answer. It
 // returns the 200 status ("ok" or "buffered").
 func (m *Manager) post(ctx context.Context, token string, ev *Event, close bool) (string, error) {
-	body, err := encodeSend(token, ev, close)
-	if err != nil {
-		return "", fmt.Errorf("encode: %w", err)
-	}
+	body := encodeSend(token, ev, close)
 	if len(body) > m.cfg.maxBody {
 		return "", fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(body), m.cfg.maxBody)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, m.sendURL, bytes.NewReader(body))
-	if err != nil {
-		return "", fmt.Errorf("build request: %w", err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := m.doer.Do(req)
+	resp, err := m.do(ctx, body)
 	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
 			return "", fmt.Errorf("post: %w (%w)", ctxErr, err)
@@ -171,11 +159,46 @@ func (m *Manager) post(ctx context.Context, token string, ev *Event, close bool)
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxAnswerBytes))
 		resp.Body.Close()
 	}()
-	answer, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes))
-	if err != nil {
+	buf := answerBufs.Get().(*bytes.Buffer)
+	defer func() { buf.Reset(); answerBufs.Put(buf) }()
+	if _, err := buf.ReadFrom(io.LimitReader(resp.Body, maxAnswerBytes)); err != nil {
 		return "", fmt.Errorf("read answer (status %d): %w", resp.StatusCode, err)
 	}
-	return classify(resp, answer)
+	if resp.StatusCode == http.StatusOK && bytes.Equal(buf.Bytes(), okAnswer) {
+		return wire.StatusOK, nil // the common answer, without parsing
+	}
+	return classify(resp, buf.Bytes())
+}
+
+// okAnswer is the gateway's answer to a delivered send.
+var okAnswer = []byte(`{"status":"ok"}`)
+
+// answerBufs recycles the buffers answers are read into.
+var answerBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// jsonContentType is the Content-Type header value of every send.
+var jsonContentType = []string{"application/json"}
+
+// do POSTs body to the gateway's /internal/send: through the retryablehttp
+// client directly by default, or through the Doer of [WithDoer]. Requests
+// are copies of a template with the URL parsed once.
+func (m *Manager) do(ctx context.Context, body []byte) (*http.Response, error) {
+	req := m.sendReq.WithContext(ctx)
+	req.Header = http.Header{"Content-Type": jsonContentType}
+	if m.rc != nil {
+		rr, err := retryablehttp.FromRequest(req)
+		if err == nil {
+			err = rr.SetBody(body)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("build request: %w", err)
+		}
+		return m.rc.Do(rr)
+	}
+	req.ContentLength = int64(len(body))
+	req.Body = io.NopCloser(bytes.NewReader(body))
+	req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	return m.doer.Do(req)
 }
 
 // classify turns the gateway's answer into a status or an error.
@@ -226,10 +249,11 @@ func summarize(status int, isJSON bool, answer []byte) string {
 
 // outcomeOf names the outcome of a send for metrics and spans.
 func outcomeOf(err error) string {
+	if err == nil {
+		return outcomeOK
+	}
 	var ge *GatewayError
 	switch {
-	case err == nil:
-		return outcomeOK
 	case errors.Is(err, ErrNotConnected):
 		return outcomeNotConnected
 	case errors.Is(err, ErrGone):
@@ -248,6 +272,5 @@ func outcomeOf(err error) string {
 }
 
 func (m *Manager) count(ctx context.Context, kind, op, outcome string) {
-	m.tel.events.Add(ctx, 1, metric.WithAttributes(attribute.String("kind", kind),
-		attribute.String("op", op), attribute.String("outcome", outcome)))
+	m.tel.events.Add(ctx, 1, m.tel.eventOptions(kind, op, outcome)...)
 }

@@ -2,6 +2,8 @@ package sseconn
 
 import (
 	"context"
+	"sync"
+	"sync/atomic"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -34,6 +36,8 @@ const (
 
 // telemetry holds the instruments, created once per manager.
 type telemetry struct {
+	options      sync.Map     // optionKey -> the options of a recording
+	cached       atomic.Int64 // options stored so far
 	tracer       trace.Tracer
 	connects     metric.Int64Counter
 	disconnects  metric.Int64Counter
@@ -99,4 +103,66 @@ func (t *telemetry) removed(ctx context.Context, identifier, reason string) {
 	kind := kindAttr(identifier)
 	t.disconnects.Add(ctx, 1, metric.WithAttributes(kind, attribute.String("reason", reason)))
 	t.active.Add(ctx, -1, metric.WithAttributes(kind))
+}
+
+// maxCachedOptions caps the options cache. Kinds come from identifiers, so
+// a program with unusually many kinds gets options built per call past it.
+const maxCachedOptions = 1024
+
+// optionKey names the attribute options of one recording.
+type optionKey struct{ instrument, kind, op, outcome string }
+
+// cachedOptions returns the options for k, building and caching them on
+// first use, so that the send path does not rebuild an attribute set per
+// send.
+func cachedOptions[T any](t *telemetry, k optionKey, build func() []T) []T {
+	if v, ok := t.options.Load(k); ok {
+		return v.([]T)
+	}
+	o := build()
+	if t.cached.Add(1) <= maxCachedOptions {
+		t.options.Store(k, o)
+	}
+	return o
+}
+
+// eventOptions are the attributes of ssegate.events.
+func (t *telemetry) eventOptions(kind, op, outcome string) []metric.AddOption {
+	return cachedOptions(t, optionKey{"events", kind, op, outcome}, func() []metric.AddOption {
+		return []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(
+			attribute.String("kind", kind), attribute.String("op", op), attribute.String("outcome", outcome)))}
+	})
+}
+
+// latencyOptions are the attributes of ssegate.send.duration.
+func (t *telemetry) latencyOptions(kind, outcome string) []metric.RecordOption {
+	return cachedOptions(t, optionKey{"latency", kind, "", outcome}, func() []metric.RecordOption {
+		return []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(
+			attribute.String("kind", kind), attribute.String("outcome", outcome)))}
+	})
+}
+
+// spanOptions are the start options of a send's span.
+func (t *telemetry) spanOptions(kind string) []trace.SpanStartOption {
+	return cachedOptions(t, optionKey{"span", kind, "", ""}, func() []trace.SpanStartOption {
+		return []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient),
+			trace.WithAttributes(attribute.String("ssegate.kind", kind))}
+	})
+}
+
+// spanName names the span of op without concatenating per send.
+func spanName(op string) string {
+	switch op {
+	case "send":
+		return "sseconn.send"
+	case "send_close":
+		return "sseconn.send_close"
+	case "close":
+		return "sseconn.close"
+	case "probe":
+		return "sseconn.probe"
+	case "replace":
+		return "sseconn.replace"
+	}
+	return "sseconn." + op
 }
