@@ -3,8 +3,6 @@ package sseconn_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ssegate/ssegate/internal/uuid"
 	"github.com/ssegate/ssegate/internal/wire"
 	"github.com/ssegate/ssegate/sseconn"
 )
@@ -86,8 +85,8 @@ func newBenchManager(b *testing.B, srv *httptest.Server, n int) (m *sseconn.Mana
 		}
 	})
 	for range n {
-		id := "task:" + randomUUID(b)
-		if err := m.Register(context.Background(), id, randomUUID(b), srv.URL+"/api/sse/tasks/"+id[5:]); err != nil {
+		id := "task:" + uuid.New()
+		if err := m.Register(context.Background(), id, uuid.New(), srv.URL+"/api/sse/tasks/"+id[5:]); err != nil {
 			b.Fatal(err)
 		}
 		ids = append(ids, id)
@@ -183,7 +182,7 @@ func BenchmarkSend(b *testing.B) {
 		srv, newConns := newSendServer(b)
 		c := newPlainClient(b)
 		url := srv.URL + wire.SendPath
-		body := plainBody(b, randomUUID(b))
+		body := plainBody(b, uuid.New())
 		b.ReportAllocs()
 		measure(b, newConns, func() {
 			for b.Loop() {
@@ -225,7 +224,7 @@ func BenchmarkSendParallel(b *testing.B) {
 		url := srv.URL + wire.SendPath
 		bodies := make([][]byte, benchPoolSize)
 		for i := range bodies {
-			bodies[i] = plainBody(b, randomUUID(b))
+			bodies[i] = plainBody(b, uuid.New())
 		}
 		var next atomic.Int64
 		b.ReportAllocs()
@@ -243,25 +242,4 @@ func BenchmarkSendParallel(b *testing.B) {
 			})
 		})
 	})
-}
-
-// randomUUID returns a random (version 4) UUID string, 36 characters long.
-func randomUUID(tb testing.TB) string {
-	var u [16]byte
-	if _, err := rand.Read(u[:]); err != nil {
-		tb.Fatal(err)
-	}
-	u[6] = u[6]&0x0f | 0x40
-	u[8] = u[8]&0x3f | 0x80
-	var s [36]byte
-	hex.Encode(s[0:8], u[0:4])
-	s[8] = '-'
-	hex.Encode(s[9:13], u[4:6])
-	s[13] = '-'
-	hex.Encode(s[14:18], u[6:8])
-	s[18] = '-'
-	hex.Encode(s[19:23], u[8:10])
-	s[23] = '-'
-	hex.Encode(s[24:], u[10:])
-	return string(s[:])
 }

@@ -9,6 +9,7 @@ import (
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
+	"github.com/ssegate/ssegate/internal/uuid"
 	"github.com/ssegate/ssegate/sseconn"
 )
 
@@ -55,8 +56,8 @@ func measureMappings(tb testing.TB, n int) mappingFootprint {
 	ids := make([]string, n)
 	tokens := make([]string, n)
 	for i := range n {
-		ids[i] = "task:" + randomUUID(tb)
-		tokens[i] = randomUUID(tb)
+		ids[i] = "task:" + uuid.New()
+		tokens[i] = uuid.New()
 	}
 	start := time.Now()
 	for i := range n {
