@@ -158,6 +158,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 	mux.HandleFunc("POST /api/tasks", app.start)
 	mux.HandleFunc("GET /api/tasks/{id}", app.get)
 	mux.HandleFunc("POST /api/tasks/{id}/cancel", app.cancel)
+	mux.HandleFunc("GET "+demo.StylePath, demo.Style)
 	page, _ := fs.Sub(static, "static")
 	mux.Handle("GET /", http.FileServerFS(page))
 

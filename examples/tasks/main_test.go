@@ -331,7 +331,7 @@ func TestPage(t *testing.T) {
 	}{
 		{"/", "text/html; charset=utf-8", `role="progressbar"`},
 		{"/app.js", "text/javascript; charset=utf-8", "new EventSource("},
-		{"/style.css", "text/css; charset=utf-8", ".progress"},
+		{"/base.css", "text/css; charset=utf-8", ".progress"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {

@@ -167,6 +167,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 	mux.HandleFunc("GET /version.json", a.versionJSON)
 	mux.HandleFunc("POST /api/version", a.publish)
 	mux.HandleFunc("GET /api/config", a.pageConfig)
+	mux.HandleFunc("GET "+demo.StylePath, demo.Style)
 	page, _ := fs.Sub(static, "static")
 	mux.Handle("GET /", http.FileServerFS(page))
 

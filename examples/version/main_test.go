@@ -237,6 +237,7 @@ func TestPage(t *testing.T) {
 		{"/", `id="banner"`},
 		{"/app.js", "new EventSource("},
 		{"/style.css", ".banner"},
+		{"/base.css", ".progress"},
 	} {
 		t.Run(tt.path, func(t *testing.T) {
 			resp, err := client.Get(backend + tt.path)
