@@ -100,8 +100,9 @@ func (m *Manager) begin() bool {
 // kept.
 //
 // If identifier already had a different token, that stream is replaced: the
-// old token is closed at the gateway, best-effort and outside the lock, and
-// the old token's late disconnect will not remove the new mapping.
+// old token is closed at the gateway, best-effort, in the background (Register
+// does not wait for it; [Manager.Shutdown] does), and the old token's late
+// disconnect will not remove the new mapping.
 // Registering the same token twice is a no-op.
 //
 // Register returns [ErrInvalidIdentifier] for an empty identifier or token,
@@ -136,10 +137,15 @@ func (m *Manager) Register(ctx context.Context, identifier, token, url string) e
 	m.tel.connected(ctx, identifier, replaced)
 	m.log.DebugContext(ctx, "sseconn: registered", "kind", Kind(identifier), "replaced", replaced)
 	if replaced {
-		defer m.inflight.Done()
-		if _, err := m.postTimed(context.WithoutCancel(ctx), identifier, old, nil, true, "replace"); err != nil {
-			m.log.WarnContext(ctx, "sseconn: closing the replaced stream failed", "kind", Kind(identifier), "error", err)
-		}
+		// Closing the replaced stream is not the new stream's business: it
+		// runs in the background, so that a slow gateway cannot push the
+		// connect callback towards its 5 s timeout. Shutdown waits for it.
+		go func() {
+			defer m.inflight.Done()
+			if _, err := m.postTimed(context.WithoutCancel(ctx), identifier, old, nil, true, "replace"); err != nil {
+				m.log.WarnContext(ctx, "sseconn: closing the replaced stream failed", "kind", Kind(identifier), "error", err)
+			}
+		}()
 	}
 	return nil
 }

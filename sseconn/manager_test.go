@@ -45,6 +45,9 @@ func TestRegisterReplacementClosesOldToken(t *testing.T) {
 	mustRegister(t, m, "task:1", "old")
 	mustRegister(t, m, "task:1", "new")
 
+	if err := m.Shutdown(context.Background()); err != nil { // waits for the close
+		t.Fatal(err)
+	}
 	if diff := cmp.Diff([]string{`{"token":"old","close":true}`}, g.bodies()); diff != "" {
 		t.Errorf("requests to the gateway (-want +got):\n%s", diff)
 	}
@@ -210,6 +213,9 @@ func TestConcurrentConnectsForOneIdentifier(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+	if err := m.Shutdown(context.Background()); err != nil { // waits for the closes
+		t.Fatal(err)
+	}
 	checkMirror(t, m)
 	fwd, rev := m.snapshot()
 	if len(fwd) != 1 || len(rev) != 1 {

@@ -133,6 +133,9 @@ func (m *Manager) postTimed(ctx context.Context, identifier, token string, ev *E
 		outcome = outcomeBuffered
 	}
 	m.count(ctx, Kind(identifier), op, outcome)
+	if span.IsRecording() {
+		span.SetAttributes(attribute.String("ssegate.outcome", outcome))
+	}
 	if err != nil {
 		span.RecordError(err)
 		span.SetStatus(codes.Error, outcome)
