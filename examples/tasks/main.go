@@ -31,7 +31,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"log/slog"
 	"net/http"
 	"os"
 	"os/signal"
@@ -69,18 +68,10 @@ func parseFlags(args []string, stdout io.Writer) (options, error) {
 	var o options
 	flags := flag.NewFlagSet("tasks", flag.ContinueOnError)
 	flags.SetOutput(stdout)
-	flags.StringVar(&o.demo.Addr, "addr", "127.0.0.1:8080", "backend listen `address`")
-	flags.StringVar(&o.demo.Gateway, "gateway", os.Getenv("SSE_GATEWAY_URL"),
-		"external gateway base `URL` ($SSE_GATEWAY_URL); empty starts an embedded gateway")
-	flags.StringVar(&o.demo.PublicGateway, "public-gateway", os.Getenv("SSE_PUBLIC_GATEWAY_URL"),
-		"gateway base `URL` as browsers reach it, if different ($SSE_PUBLIC_GATEWAY_URL)")
-	flags.StringVar(&o.demo.Secret, "secret", os.Getenv("SSE_CALLBACK_SECRET"),
-		"callback `secret` ($SSE_CALLBACK_SECRET); empty generates one")
-	flags.IntVar(&o.demo.Generation, "generation", 2, "protocol generation of the embedded gateway (1 or 2)")
+	o.demo.AddFlags(flags, &o.verbose)
 	flags.BoolVar(&o.headless, "headless", false, "run one task, print its events and exit")
 	flags.IntVar(&o.steps, "steps", 10, "steps of the demo task")
 	flags.DurationVar(&o.stepDelay, "step-delay", 400*time.Millisecond, "duration of each step")
-	flags.BoolVar(&o.verbose, "v", false, "log what the library does (debug level, to stderr)")
 	if err := flags.Parse(args); err != nil {
 		return o, err
 	}
@@ -93,13 +84,7 @@ func parseFlags(args []string, stdout io.Writer) (options, error) {
 	if o.stepDelay < 0 {
 		return o, fmt.Errorf("-step-delay %s: want zero or more", o.stepDelay)
 	}
-	// The default address may be taken: a demo then picks a free port.
-	o.demo.AnyPortIfBusy = true
-	flags.Visit(func(f *flag.Flag) {
-		if f.Name == "addr" {
-			o.demo.AnyPortIfBusy = false
-		}
-	})
+	o.demo.Parsed(flags)
 	return o, nil
 }
 
@@ -110,10 +95,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
-	logger := slog.New(slog.DiscardHandler)
-	if o.verbose {
-		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
+	logger := demo.Logger(o.verbose)
 
 	env, err := demo.Start(o.demo)
 	if err != nil {

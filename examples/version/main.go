@@ -31,7 +31,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"log/slog"
 	"net/http"
 	"os"
 	"os/signal"
@@ -72,21 +71,13 @@ func parseFlags(args []string, stdout io.Writer) (options, error) {
 	var o options
 	flags := flag.NewFlagSet("version", flag.ContinueOnError)
 	flags.SetOutput(stdout)
-	flags.StringVar(&o.demo.Addr, "addr", "127.0.0.1:8080", "backend listen `address`")
-	flags.StringVar(&o.demo.Gateway, "gateway", os.Getenv("SSE_GATEWAY_URL"),
-		"external gateway base `URL` ($SSE_GATEWAY_URL); empty starts an embedded gateway")
-	flags.StringVar(&o.demo.PublicGateway, "public-gateway", os.Getenv("SSE_PUBLIC_GATEWAY_URL"),
-		"gateway base `URL` as browsers reach it, if different ($SSE_PUBLIC_GATEWAY_URL)")
-	flags.StringVar(&o.demo.Secret, "secret", os.Getenv("SSE_CALLBACK_SECRET"),
-		"callback `secret` ($SSE_CALLBACK_SECRET); empty generates one")
-	flags.IntVar(&o.demo.Generation, "generation", 2, "protocol generation of the embedded gateway (1 or 2)")
+	o.demo.AddFlags(flags, &o.verbose)
 	flags.BoolVar(&o.headless, "headless", false, "connect, publish -publish, print both events and exit")
 	flags.StringVar(&o.current.Version, "version", "1.0.0", "the version served at start")
 	flags.StringVar(&o.publish.Version, "publish", "1.1.0", "the version that -headless publishes")
 	flags.StringVar(&o.publish.Changelog, "changelog", "Faster start-up", "the changelog that -headless publishes")
 	flags.StringVar(&o.versionURL, "version-url", "",
 		"read the current version from this version.json `URL` instead of the one this backend serves")
-	flags.BoolVar(&o.verbose, "v", false, "log what the library does (debug level, to stderr)")
 	if err := flags.Parse(args); err != nil {
 		return o, err
 	}
@@ -96,12 +87,7 @@ func parseFlags(args []string, stdout io.Writer) (options, error) {
 	if o.current.Version == "" || o.publish.Version == "" {
 		return o, errors.New("-version and -publish must not be empty")
 	}
-	o.demo.AnyPortIfBusy = true
-	flags.Visit(func(f *flag.Flag) {
-		if f.Name == "addr" {
-			o.demo.AnyPortIfBusy = false
-		}
-	})
+	o.demo.Parsed(flags)
 	return o, nil
 }
 
@@ -112,10 +98,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
-	logger := slog.New(slog.DiscardHandler)
-	if o.verbose {
-		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
+	logger := demo.Logger(o.verbose)
 
 	env, err := demo.Start(o.demo)
 	if err != nil {

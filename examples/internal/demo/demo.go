@@ -21,8 +21,10 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/url"
 	"os"
@@ -228,4 +230,39 @@ func ReadEvent(ctx context.Context, st Stream) (gatewaytest.Event, error) {
 		}
 		return ev.Unwrap(), nil
 	}
+}
+
+// AddFlags defines on flags the options every example shares: where the
+// backend listens, which gateway it talks to, the callback secret, the
+// embedded gateway's generation, and -v. Call Parsed after flags.Parse.
+func (c *Config) AddFlags(flags *flag.FlagSet, verbose *bool) {
+	flags.StringVar(&c.Addr, "addr", "127.0.0.1:8080", "backend listen `address`")
+	flags.StringVar(&c.Gateway, "gateway", os.Getenv("SSE_GATEWAY_URL"),
+		"external gateway base `URL` ($SSE_GATEWAY_URL); empty starts an embedded gateway")
+	flags.StringVar(&c.PublicGateway, "public-gateway", os.Getenv("SSE_PUBLIC_GATEWAY_URL"),
+		"gateway base `URL` as browsers reach it, if different ($SSE_PUBLIC_GATEWAY_URL)")
+	flags.StringVar(&c.Secret, "secret", os.Getenv("SSE_CALLBACK_SECRET"),
+		"callback `secret` ($SSE_CALLBACK_SECRET); empty generates one")
+	flags.IntVar(&c.Generation, "generation", 2, "protocol generation of the embedded gateway (1 or 2)")
+	flags.BoolVar(verbose, "v", false, "log what the library does (debug level, to stderr)")
+}
+
+// Parsed completes c once flags are parsed: the default address may be
+// taken, and a demo then picks a free port, unless -addr was given.
+func (c *Config) Parsed(flags *flag.FlagSet) {
+	c.AnyPortIfBusy = true
+	flags.Visit(func(f *flag.Flag) {
+		if f.Name == "addr" {
+			c.AnyPortIfBusy = false
+		}
+	})
+}
+
+// Logger returns a silent logger, or with verbose a debug-level one on
+// stderr.
+func Logger(verbose bool) *slog.Logger {
+	if !verbose {
+		return slog.New(slog.DiscardHandler)
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
