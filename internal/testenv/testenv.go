@@ -3,6 +3,7 @@ package testenv
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"sync"
 	"testing"
 )
@@ -20,6 +21,10 @@ type Suite struct {
 	RequireVar string
 	// How tells a developer how to get a value for Var.
 	How string
+	// Fallback, when not nil, is asked for a value when Var is empty; a
+	// non-empty answer enables the suite as Var would have. The browser
+	// suite uses it to find Chromium on the PATH.
+	Fallback func() string
 }
 
 // The suites of this repository.
@@ -34,7 +39,8 @@ var (
 		Name:       "browser",
 		Var:        "SSEGATE_CHROMIUM",
 		RequireVar: "SSEGATE_REQUIRE_BROWSER",
-		How:        "install Debian's chromium and export SSEGATE_CHROMIUM=$(command -v chromium)",
+		How:        "install Debian's chromium (found on the PATH) or export SSEGATE_CHROMIUM=/path/to/chromium",
+		Fallback:   chromiumOnPath,
 	}
 	Gateway1 = Suite{
 		Name:       "gateway-gen1",
@@ -55,11 +61,15 @@ func (s Suite) Required() bool {
 	return os.Getenv("CI") == "true" || (s.RequireVar != "" && os.Getenv(s.RequireVar) == "1")
 }
 
-// Require returns the value of s.Var. When it is empty the test is skipped
-// with a message saying how to enable s, or fails when s is required.
+// Require returns the value of s.Var, or else of s.Fallback. When both are
+// empty the test is skipped with a message saying how to enable s, or fails
+// when s is required.
 func Require(t testing.TB, s Suite) string {
 	t.Helper()
 	v := os.Getenv(s.Var)
+	if v == "" && s.Fallback != nil {
+		v = s.Fallback()
+	}
 	if v != "" {
 		record(s, "ran")
 		return v
@@ -88,4 +98,15 @@ func record(s Suite, status string) {
 	}
 	defer f.Close()
 	fmt.Fprintf(f, "%s %s %s\n", s.Name, status, s.Var)
+}
+
+// chromiumOnPath returns the path of Debian's or Ubuntu's Chromium binary on
+// the PATH, or "".
+func chromiumOnPath() string {
+	for _, name := range []string{"chromium", "chromium-browser"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	return ""
 }

@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"net"
 	"net/url"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -15,6 +14,7 @@ import (
 	amqp091 "github.com/rabbitmq/amqp091-go"
 	"go.uber.org/goleak"
 
+	"github.com/ssegate/ssegate/internal/testenv"
 	"github.com/ssegate/ssegate/sseconn/amqp"
 )
 
@@ -23,18 +23,12 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // waitTimeout bounds every wait for something the broker does.
 const waitTimeout = 10 * time.Second
 
-// brokerURL returns the URL of the test broker from SSEGATE_AMQP_URL. Without
-// it the test is skipped, unless SSEGATE_REQUIRE_RABBITMQ=1.
+// brokerURL returns the URL of the test broker from SSEGATE_AMQP_URL: the
+// rabbitmq suite of internal/testenv. Without it the test is skipped, or
+// fails where the suite is required (CI=true or SSEGATE_REQUIRE_RABBITMQ=1).
 func brokerURL(t testing.TB) string {
 	t.Helper()
-	u := os.Getenv("SSEGATE_AMQP_URL")
-	if u == "" {
-		if os.Getenv("SSEGATE_REQUIRE_RABBITMQ") == "1" {
-			t.Fatal("SSEGATE_AMQP_URL is not set and SSEGATE_REQUIRE_RABBITMQ=1")
-		}
-		t.Skip("SSEGATE_AMQP_URL is not set; start a broker with testdata/start-rabbitmq.sh")
-	}
-	return u
+	return testenv.Require(t, testenv.RabbitMQ)
 }
 
 // uniqueName returns a name no other test run uses.

@@ -2,8 +2,9 @@
 // tests, through chromedp.
 //
 // The Chromium binary is $SSEGATE_CHROMIUM, or else "chromium" on the PATH
-// (Debian's chromium package). When there is none the test is skipped,
-// unless $SSEGATE_REQUIRE_BROWSER is 1, as in CI, where it fails.
+// (Debian's chromium package): the browser suite of internal/testenv. When
+// there is none the test is skipped, unless CI=true or
+// SSEGATE_REQUIRE_BROWSER=1, where it fails.
 //
 // # Concurrency
 //
@@ -19,40 +20,22 @@ package browser
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
-)
 
-// Path returns the Chromium binary to use, or "" if there is none.
-func Path() string {
-	if p := os.Getenv("SSEGATE_CHROMIUM"); p != "" {
-		return p
-	}
-	for _, name := range []string{"chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	return ""
-}
+	"github.com/ssegate/ssegate/internal/testenv"
+)
 
 // New starts a headless Chromium with a fresh profile and returns the
 // context of a tab, bounded by timeout. The browser is stopped, and waited
-// for, by t.Cleanup. It skips t when there is no Chromium, unless
-// SSEGATE_REQUIRE_BROWSER=1.
+// for, by t.Cleanup. When there is no Chromium, [testenv.Require] skips t,
+// or fails it where the browser suite is required.
 func New(t testing.TB, timeout time.Duration) context.Context {
 	t.Helper()
-	path := Path()
-	if path == "" {
-		if os.Getenv("SSEGATE_REQUIRE_BROWSER") == "1" {
-			t.Fatal("no Chromium: set SSEGATE_CHROMIUM or install Debian's chromium package")
-		}
-		t.Skip("no Chromium (set SSEGATE_CHROMIUM); skipping the browser test")
-	}
+	path := testenv.Require(t, testenv.Browser)
 	if _, err := os.Stat(path); err != nil {
 		t.Fatalf("SSEGATE_CHROMIUM: %v", err)
 	}
