@@ -56,6 +56,10 @@ var (
 	}
 )
 
+// All lists the suites of this repository, in the order of the summary
+// that scripts/test prints.
+var All = []Suite{RabbitMQ, Browser, Gateway1, Gateway2}
+
 // Required reports whether a missing s fails instead of skipping.
 func (s Suite) Required() bool {
 	return os.Getenv("CI") == "true" || (s.RequireVar != "" && os.Getenv(s.RequireVar) == "1")
