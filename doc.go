@@ -23,6 +23,13 @@
 //     [github.com/ssegate/ssegate/version]: adapters that stream task
 //     progress and version notifications without losing events to timing.
 //
+// The module github.com/ssegate/ssegate/sseconn/amqp, a module of its own so
+// that only scale-out users depend on a RabbitMQ client, publishes events
+// through RabbitMQ to a gateway in AMQP mode.
+//
+// The protocol between browser, gateway and backend, and what this module
+// relies on in it, is described in [the protocol].
+//
 // Wiring, in short:
 //
 //	mgr, err := sseconn.New("http://127.0.0.1:3000") // the gateway
@@ -49,4 +56,6 @@
 //
 // The gateway is started with CALLBACK_URL pointing at the callback route,
 // for example http://backend:8080/api/sse/callback?secret=s3cr3t.
+//
+// [the protocol]: https://github.com/ssegate/ssegate/blob/main/docs/protocol.md
 package ssegate

@@ -1,6 +1,5 @@
 // Package callback implements the backend side of a callback-style SSE
-// gateway's connect and disconnect callbacks (shared/PROTOCOL.md sections 2
-// and 5): an [http.Handler] that authenticates the gateway, decodes and
+// gateway's connect and disconnect callbacks (see [the protocol]): an [http.Handler] that authenticates the gateway, decodes and
 // validates the callback, routes it by the browser's URL to a [Service], and
 // answers with the status the gateway expects.
 //
@@ -78,4 +77,6 @@
 // outcome, status, token, identifier, the path of the browser's URL (never
 // its query) and the error, but never the secret, the callback request's URL
 // or any header value, so cookies and Authorization never reach the log.
+//
+// [the protocol]: https://github.com/ssegate/ssegate/blob/main/docs/protocol.md
 package callback

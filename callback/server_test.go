@@ -12,7 +12,8 @@ import (
 	"github.com/ssegate/ssegate/callback"
 )
 
-// Bodies copied from PROTOCOL.md sections 2 and 5.
+// Bodies as the reference gateway sends them (docs/protocol.md,
+// "Callbacks").
 const (
 	protocolConnect = `{"action": "connect",
  "token": "0b6f…-uuid",

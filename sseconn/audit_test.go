@@ -1,8 +1,7 @@
 package sseconn
 
-// Tests added by the test audit (see /tmp/audit.md): behaviour points of
-// DESIGN.md that no other test asserted, or asserted too weakly to fail
-// when the behaviour breaks.
+// Tests added by a test audit: documented behaviour that no other test
+// asserted, or asserted too weakly to fail when the behaviour breaks.
 
 import (
 	"context"
@@ -245,8 +244,8 @@ func (d *recordingDoer) Do(req *http.Request) (*http.Response, error) {
 	}, nil
 }
 
-// Every send is bounded by the per-send timeout, 2 s by default (PROTOCOL.md
-// section 7), by WithTimeout otherwise, and by a shorter caller deadline.
+// Every send is bounded by the per-send timeout, 2 s by default (see
+// docs/protocol.md), by WithTimeout otherwise, and by a shorter caller deadline.
 func TestAuditSendTimeoutBoundsEachRequest(t *testing.T) {
 	if DefaultTimeout != 2*time.Second {
 		t.Errorf("DefaultTimeout = %v, want 2s", DefaultTimeout)

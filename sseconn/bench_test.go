@@ -19,7 +19,7 @@ import (
 )
 
 // The send benchmarks compare Manager.Send with a plain net/http POST loop
-// against the same loopback endpoint in the same run; DESIGN.md asks for the
+// against the same loopback endpoint in the same run; the library's target is for the
 // manager to reach at least 0.90 of the plain loop's throughput. Each reports
 // "newconns", the TCP connections the server accepted during the run, which
 // stays at the client's concurrency when keep-alive connections are reused

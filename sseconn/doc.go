@@ -30,6 +30,9 @@
 // not remove the new mapping. A 404 from the gateway removes a mapping only
 // if it still holds the token the send used.
 //
+// The protocol the manager speaks with the gateway, and what the manager
+// relies on in it, is described in [the protocol].
+//
 // # Transport
 //
 // Sends go through a [Doer], by default a go-retryablehttp client over a
@@ -76,4 +79,6 @@
 // Metric attributes carry the identifier's kind ("task" for "task:42"),
 // never the identifier itself, so cardinality stays bounded. The manager
 // logs nothing unless given a logger ([WithLogger]), and never logs tokens.
+//
+// [the protocol]: https://github.com/ssegate/ssegate/blob/main/docs/protocol.md
 package sseconn

@@ -16,7 +16,7 @@ import (
 // memMappings is how many live mappings the memory measurement holds.
 const memMappings = 100_000
 
-// maxBytesPerMapping is DESIGN.md's target for the heap retained per live
+// maxBytesPerMapping is the library's target for the heap retained per live
 // "task:<uuid>" mapping with a 36-character token, strings included.
 const maxBytesPerMapping = 256
 
@@ -89,7 +89,7 @@ func measureMappings(tb testing.TB, n int) mappingFootprint {
 	}
 }
 
-// TestMemoryPerMapping checks DESIGN.md's memory target: at most 256 B
+// TestMemoryPerMapping checks the library's memory target: at most 256 B
 // retained per live mapping. The figure is logged (go test -v). It is
 // asserted under the race detector too: the detector's shadow memory lies
 // outside the Go heap, and the figure comes out the same with and without
@@ -104,7 +104,7 @@ func TestMemoryPerMapping(t *testing.T) {
 		t.Fatalf("retained %.1f B/mapping, less than a binary UUID: the measurement is broken", f.bytesPerMapping)
 	}
 	if f.bytesPerMapping > maxBytesPerMapping {
-		t.Errorf("retained %.1f B per live mapping, want <= %d (DESIGN.md, Performance targets)", f.bytesPerMapping, maxBytesPerMapping)
+		t.Errorf("retained %.1f B per live mapping, want <= %d (BENCHMARKS.md, memory target)", f.bytesPerMapping, maxBytesPerMapping)
 	}
 }
 

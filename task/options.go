@@ -21,7 +21,8 @@ const (
 	DefaultQueueSize = 1024
 	// DefaultRetention is how long a finished task stays replayable.
 	DefaultRetention = 10 * time.Minute
-	// DefaultSendTimeout bounds each send to the gateway (PROTOCOL.md section 7).
+	// DefaultSendTimeout bounds each send to the gateway, well inside the
+	// connect callback's 5 s (docs/protocol.md).
 	DefaultSendTimeout = 2 * time.Second
 	// DefaultMaxResultBytes bounds a task's JSON-encoded result, so that its
 	// task_completed event fits the gateway's 100 KiB body limit once it is

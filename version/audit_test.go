@@ -1,6 +1,6 @@
 package version_test
 
-// Tests added by the test audit (see /tmp/audit.md).
+// Tests added by a test audit.
 
 import (
 	"context"

@@ -32,7 +32,7 @@ type Request struct {
 }
 
 // ConnectResponse is the optional body of a 2xx answer to a connect callback.
-// The gateway reads it in AMQP mode only (PROTOCOL.md section 6): with a
+// The gateway reads it in AMQP mode only (docs/protocol.md, "AMQP mode"): with a
 // RequestID and non-empty Bindings it declares the queue
 // sse.conn.<RequestID> and binds it with each routing key. The zero value
 // encodes as {}.

@@ -1,5 +1,5 @@
 // Package wire holds the JSON bodies of the callback-style SSE gateway protocol
-// (shared/PROTOCOL.md): the connect and disconnect callbacks, the
+// (docs/protocol.md): the connect and disconnect callbacks, the
 // /internal/send request and answers, the gateway's error body, the AMQP-mode
 // connect response and the AMQP message body.
 //

@@ -8,7 +8,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// The literals below are taken from PROTOCOL.md.
+// The literals below are the reference gateway's, as docs/protocol.md
+// gives them.
 func TestCallbackDecode(t *testing.T) {
 	tests := []struct {
 		name string

@@ -1,5 +1,5 @@
 // Package amqp publishes gateway events through RabbitMQ, for a gateway in
-// AMQP mode (PROTOCOL.md section 6).
+// AMQP mode (see [the protocol], "AMQP mode").
 //
 // In AMQP mode the gateway declares the durable topic exchange "sse.events"
 // (with RABBITMQ_ENV_PREFIX p: "p.sse.events"). When a connect service
@@ -94,4 +94,6 @@
 // cardinality stays bounded and no identifier is recorded. The publisher
 // logs nothing unless given a logger ([WithLogger]) and never logs the
 // broker's password.
+//
+// [the protocol]: https://github.com/ssegate/ssegate/blob/main/docs/protocol.md
 package amqp

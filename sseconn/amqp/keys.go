@@ -9,8 +9,8 @@ import (
 	"github.com/ssegate/ssegate/internal/wire"
 )
 
-// Routing-key prefixes of the gateway's common bindings (PROTOCOL.md
-// section 6).
+// Routing-key prefixes of the gateway's common bindings (docs/protocol.md,
+// "AMQP mode").
 const (
 	connectionPrefix = "connection"
 	subjectPrefix    = "subject"

@@ -1,7 +1,7 @@
 package gatewaytest_test
 
-// Tests added by the test audit (see /tmp/audit.md): behaviour points of
-// DESIGN.md that no other test asserted.
+// Tests added by a test audit: documented behaviour that no other test
+// asserted.
 
 import (
 	"net/http"

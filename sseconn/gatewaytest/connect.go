@@ -76,7 +76,7 @@ func (c *conn) writeLocked(b []byte) error {
 	return err
 }
 
-// serveStream handles a browser's GET (PROTOCOL.md section 2).
+// serveStream handles a browser's GET (docs/protocol.md, "Connect").
 func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 	if s.callbackURL == "" {
 		writeError(w, http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE", "CALLBACK_URL is not configured")

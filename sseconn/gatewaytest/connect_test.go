@@ -46,8 +46,8 @@ func hang(w http.ResponseWriter, r *http.Request, _ wire.Callback) {
 	<-r.Context().Done()
 }
 
-// TestConnectAnswers checks each row of PROTOCOL.md section 2's answer
-// table, for both generations.
+// TestConnectAnswers checks each row of the connect answer table of
+// docs/protocol.md, for both generations.
 func TestConnectAnswers(t *testing.T) {
 	rejected := func(status int, message string) []gatewaytest.Event {
 		return []gatewaytest.Event{{Name: "rejected", Data: fmt.Sprintf(`{"status":%d,"message":%q}`, status, message)}}

@@ -3,8 +3,7 @@
 // [net/http/httptest].
 //
 // A [Server] is a real HTTP server on 127.0.0.1 that behaves like the
-// reference gateway (shared/PROTOCOL.md, sections 2 to 5), generation 1 or
-// 2:
+// reference gateway (see [the protocol]), generation 1 or 2:
 //
 //   - a GET on any path is a browser connecting: the gateway makes a token,
 //     records the connection, POSTs the connect callback to the backend and
@@ -59,4 +58,6 @@
 // A Server logs to the *slog.Logger of [WithLogger], and is silent without
 // one. It never logs header values (so no cookie or Authorization value)
 // nor the callback URL's query string, which may carry the shared secret.
+//
+// [the protocol]: https://github.com/ssegate/ssegate/blob/main/docs/protocol.md
 package gatewaytest

@@ -19,7 +19,7 @@ const (
 )
 
 // appendFrame appends ev framed as a gateway of generation gen writes it
-// (PROTOCOL.md section 4).
+// (docs/protocol.md, "What the browser receives").
 //
 // Generation 1 writes "event: <name>" for a named event and one "data: "
 // line per line of the data (split on LF), then a blank line. Generation 2

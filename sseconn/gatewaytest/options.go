@@ -7,7 +7,7 @@ import (
 	"github.com/ssegate/ssegate/internal/wire"
 )
 
-// Defaults of the reference gateway (PROTOCOL.md sections 1 to 3).
+// Defaults of the reference gateway (docs/protocol.md).
 const (
 	// DefaultGeneration is the gateway generation a Server emulates unless
 	// [WithGeneration] says otherwise.

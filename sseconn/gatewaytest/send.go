@@ -12,7 +12,7 @@ import (
 	"github.com/ssegate/ssegate/internal/wire"
 )
 
-// serveSend handles POST /internal/send (PROTOCOL.md section 3).
+// serveSend handles POST /internal/send (docs/protocol.md, "Sending events").
 func (s *Server) serveSend(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.sendAttempts++

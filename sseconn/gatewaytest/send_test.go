@@ -13,8 +13,8 @@ import (
 	"github.com/ssegate/ssegate/sseconn/gatewaytest"
 )
 
-// TestSendAnswers checks each row of PROTOCOL.md section 3's answer table
-// that a single request can show, against an open stream.
+// TestSendAnswers checks each row of the send answer table of
+// docs/protocol.md that a single request can show, against an open stream.
 func TestSendAnswers(t *testing.T) {
 	const tok = "TOKEN" // replaced by the live token
 	html400 := answer{400, htmlCT, ""}

@@ -14,8 +14,8 @@ import (
 )
 
 // A Server is an in-process gateway listening on a real loopback TCP port.
-// It speaks the callback-style SSE gateway protocol (PROTOCOL.md sections 2
-// to 5) to a backend at the callback URL, and to browsers: GET on any path
+// It speaks the callback-style SSE gateway protocol (docs/protocol.md) to
+// a backend at the callback URL, and to browsers: GET on any path
 // other than /internal/send, /healthz and /readyz opens a stream.
 //
 // All methods are safe for concurrent use. [Server.Close] stops everything
