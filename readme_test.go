@@ -1,6 +1,7 @@
 package ssegate_test
 
 import (
+	"bytes"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -14,6 +15,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/ssegate/ssegate/internal/testenv"
 )
 
 // block is one fenced code block of README.md.
@@ -270,5 +273,82 @@ func TestREADMELinks(t *testing.T) {
 		if !slices.Contains(anchors, m[1]) {
 			t.Errorf("README.md links to #%s, which is no heading", m[1])
 		}
+	}
+}
+
+// TestREADMEInstall checks that README tells how to get each module a user
+// imports, and points to the protocol description.
+func TestREADMEInstall(t *testing.T) {
+	text, blocks := readme(t)
+	var commands []string
+	for _, b := range blocks {
+		for line := range strings.SplitSeq(b.code, "\n") {
+			cmd, _, _ := strings.Cut(line, "#")
+			if cmd = strings.TrimSpace(cmd); strings.HasPrefix(cmd, "go get ") {
+				commands = append(commands, cmd)
+			}
+		}
+	}
+	want := []string{"go get github.com/ssegate/ssegate", "go get github.com/ssegate/ssegate/sseconn/amqp"}
+	if diff := cmp.Diff(want, commands); diff != "" {
+		t.Errorf("go get lines of README.md (-want +got):\n%s", diff)
+	}
+	if !strings.Contains(text, "(docs/protocol.md)") {
+		t.Error("README.md does not link to docs/protocol.md")
+	}
+}
+
+// TestREADMESuites checks that README's test section names every
+// integration suite with the variable that enables it.
+func TestREADMESuites(t *testing.T) {
+	text, _ := readme(t)
+	_, sec, ok := strings.Cut(text, "\n## Running the tests\n")
+	if !ok {
+		t.Fatal(`README.md has no section "## Running the tests"`)
+	}
+	sec, _, _ = strings.Cut(sec, "\n## ")
+	for _, s := range testenv.All {
+		if row := "| `" + s.Name + "` | `" + s.Var + "` |"; !strings.Contains(sec, row) {
+			t.Errorf("README's test section lacks the row of suite %s, starting %q", s.Name, row)
+		}
+	}
+	if !strings.Contains(sec, "CI=true") {
+		t.Error("README's test section does not say that CI=true fails on a skipped suite")
+	}
+}
+
+// TestNoCitationOfUnshippedFiles checks that no text file of the repository
+// (hidden folders aside, .ci included) cites the design and protocol notes
+// that the repository does not ship; docs/protocol.md is its own description
+// of the protocol.
+func TestNoCitationOfUnshippedFiles(t *testing.T) {
+	banned := []string{"PROTOCOL" + ".md", "DESIGN" + ".md", "shared" + "/", "audit" + ".md"}
+	err := filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if path != "." && strings.HasPrefix(d.Name(), ".") && d.Name() != ".ci" {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if bytes.IndexByte(b, 0) >= 0 {
+			return nil // binary
+		}
+		for _, s := range banned {
+			if i := strings.Index(string(b), s); i >= 0 {
+				line := 1 + strings.Count(string(b[:i]), "\n")
+				t.Errorf("%s:%d cites %q, which users do not have; cite docs/protocol.md or say it in place", path, line, s)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
