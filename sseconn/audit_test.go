@@ -89,7 +89,7 @@ func TestAuditReplacementCloseHoldsNoLock(t *testing.T) {
 	mustRegister(t, m, "task:2", "two")
 
 	registered := make(chan error, 1)
-	go func() { registered <- m.Register(context.Background(), "task:1", "new", "/x") }()
+	go func() { registered <- m.Register(context.Background(), "task:1", "new") }()
 	select {
 	case <-arrived:
 	case <-time.After(10 * time.Second):
@@ -106,7 +106,7 @@ func TestAuditReplacementCloseHoldsNoLock(t *testing.T) {
 			others <- fmt.Errorf("Send to another identifier: %w", err)
 			return
 		}
-		if err := m.Register(context.Background(), "task:3", "three", "/x"); err != nil {
+		if err := m.Register(context.Background(), "task:3", "three"); err != nil {
 			others <- fmt.Errorf("Register of another identifier: %w", err)
 			return
 		}
@@ -183,7 +183,7 @@ func TestAuditMapsMirrorThroughoutWorkload(t *testing.T) {
 				switch op := rng.IntN(10); {
 				case op < 4:
 					tok := fmt.Sprintf("w%d-%d", w, i)
-					if err := m.Register(context.Background(), id, tok, "/x"); err != nil {
+					if err := m.Register(context.Background(), id, tok); err != nil {
 						t.Errorf("Register: %v", err)
 					}
 					mine = append(mine, tok)

@@ -189,7 +189,7 @@ func TestShutdown(t *testing.T) {
 		if err := m.Send(context.Background(), "task:1", Event{Data: "late"}); !errors.Is(err, ErrShutdown) {
 			t.Errorf("Send during shutdown = %v, want ErrShutdown", err)
 		}
-		if err := m.Register(context.Background(), "task:2", "t2", "/x"); !errors.Is(err, ErrShutdown) {
+		if err := m.Register(context.Background(), "task:2", "t2"); !errors.Is(err, ErrShutdown) {
 			t.Errorf("Register during shutdown = %v, want ErrShutdown", err)
 		}
 		select {

@@ -14,7 +14,7 @@
 //	defer m.Shutdown(context.Background())
 //
 //	// In the connect callback (see package callback):
-//	err = m.Register(ctx, "task:42", token, requestURL)
+//	err = m.Register(ctx, "task:42", token)
 //	// In the disconnect callback:
 //	m.Unregister(token)
 //

@@ -24,7 +24,7 @@ type exampleService struct {
 }
 
 func (s *exampleService) Connect(ctx context.Context, req *callback.Request) (*callback.ConnectResponse, error) {
-	return nil, s.m.Register(ctx, req.Identifier, req.Token, req.URL.String())
+	return nil, s.m.Register(ctx, req.Identifier, req.Token)
 }
 
 func (s *exampleService) Disconnect(_ context.Context, req *callback.Request) error {

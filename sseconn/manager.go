@@ -96,8 +96,6 @@ func (m *Manager) begin() bool {
 }
 
 // Register maps identifier to the stream token, as a connect handler does.
-// url is the browser's request URL; it is used for the span only and not
-// kept.
 //
 // If identifier already had a different token, that stream is replaced: the
 // old token is closed at the gateway, best-effort, in the background (Register
@@ -109,7 +107,7 @@ func (m *Manager) begin() bool {
 // [ErrTokenInUse] if token is registered under another identifier and
 // [ErrShutdown] after Shutdown. A failure to close the old stream is logged,
 // not returned: the new mapping is in place either way.
-func (m *Manager) Register(ctx context.Context, identifier, token, url string) error {
+func (m *Manager) Register(ctx context.Context, identifier, token string) error {
 	if identifier == "" || token == "" {
 		return fmt.Errorf("sseconn: register %q: %w", Kind(identifier), ErrInvalidIdentifier)
 	}

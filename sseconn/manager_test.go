@@ -75,7 +75,7 @@ func TestRegisterReplacementWhenCloseFails(t *testing.T) {
 			})
 			m := newTestManager(t, tt.url(g), WithRetryPolicy(RetryPolicy{MaxAttempts: 1}))
 			mustRegister(t, m, "task:1", "old")
-			if err := m.Register(context.Background(), "task:1", "new", "/x"); err != nil {
+			if err := m.Register(context.Background(), "task:1", "new"); err != nil {
 				t.Fatalf("Register replacing with a failing close: %v, want nil", err)
 			}
 			if tok, _ := m.Token("task:1"); tok != "new" {
@@ -112,7 +112,7 @@ func TestRegisterErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := m.Register(context.Background(), tt.identifier, tt.token, "/x")
+			err := m.Register(context.Background(), tt.identifier, tt.token)
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("Register = %v, want %v", err, tt.want)
 			}
@@ -207,7 +207,7 @@ func TestConcurrentConnectsForOneIdentifier(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := m.Register(context.Background(), "task:1", fmt.Sprintf("tok-%d", i), "/x"); err != nil {
+			if err := m.Register(context.Background(), "task:1", fmt.Sprintf("tok-%d", i)); err != nil {
 				t.Errorf("Register: %v", err)
 			}
 		}()

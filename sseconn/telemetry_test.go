@@ -90,7 +90,7 @@ func TestRandomizedWorkload(t *testing.T) {
 				switch op := rng.IntN(10); {
 				case op < 4:
 					tok := fmt.Sprintf("w%d-%d", w, i)
-					if err := m.Register(context.Background(), id, tok, "/x"); err != nil {
+					if err := m.Register(context.Background(), id, tok); err != nil {
 						t.Errorf("Register: %v", err)
 					}
 					mine = append(mine, tok)

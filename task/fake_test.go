@@ -77,7 +77,7 @@ func (f *fakeConn) setRegisterErr(err error) {
 	f.registerErr = err
 }
 
-func (f *fakeConn) Register(_ context.Context, identifier, token, _ string) error {
+func (f *fakeConn) Register(_ context.Context, identifier, token string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.registerErr != nil {

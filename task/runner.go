@@ -35,7 +35,7 @@ import (
 // registered after it, which holds for any Conn that resolves the stream
 // during the call.
 type Conn interface {
-	Register(ctx context.Context, identifier, token, url string) error
+	Register(ctx context.Context, identifier, token string) error
 	Unregister(token string) bool
 	Send(ctx context.Context, identifier string, ev sseconn.Event) error
 	SendAndClose(ctx context.Context, identifier string, ev sseconn.Event) error

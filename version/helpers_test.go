@@ -40,7 +40,7 @@ func newFakeConn() *fakeConn {
 	return &fakeConn{tokens: map[string]string{}, sent: map[string][]sent{}}
 }
 
-func (c *fakeConn) Register(_ context.Context, identifier, token, _ string) error {
+func (c *fakeConn) Register(_ context.Context, identifier, token string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.tokens[identifier] = token

@@ -209,7 +209,7 @@ func TestConnectBadIdentifier(t *testing.T) {
 
 type failingRegister struct{ *fakeConn }
 
-func (failingRegister) Register(context.Context, string, string, string) error {
+func (failingRegister) Register(context.Context, string, string) error {
 	return sseconn.ErrShutdown
 }
 
@@ -620,7 +620,7 @@ func TestBroadcast(t *testing.T) {
 	for _, rid := range []string{"a", "b", "c"} {
 		connect(t, n, rid, "tok-"+rid)
 	}
-	if err := conn.Register(context.Background(), "task:1", "tok-task", "/"); err != nil {
+	if err := conn.Register(context.Background(), "task:1", "tok-task"); err != nil {
 		t.Fatal(err)
 	}
 	notify(t, n, "offline", "1")
