@@ -10,8 +10,6 @@ import (
 	"testing/iotest"
 
 	"github.com/google/go-cmp/cmp"
-
-	"github.com/ssegate/ssegate/internal/wire"
 )
 
 // parseAll parses every event of in.
@@ -227,7 +225,7 @@ func FuzzFrameRoundTrip(f *testing.F) {
 		if name == "" && (Event{Data: data}).Unwrap() != (Event{Data: data}) {
 			t.Skip() // an unnamed event that looks like an envelope: ambiguous by design
 		}
-		framed := appendFrame(nil, gen, wire.Event{Name: name, Data: data})
+		framed := appendFrame(nil, gen, Event{Name: name, Data: data})
 		got, err := parseAll(bytes.NewReader(framed))
 		if err != nil {
 			t.Fatal(err)
@@ -247,7 +245,7 @@ func FuzzFrameRoundTrip(f *testing.F) {
 func BenchmarkSSEParser(b *testing.B) {
 	var in []byte
 	for range 100 {
-		in = appendFrame(in, 2, wire.Event{Name: "task_event", Data: `{"event_type":"progress_update","task_id":"42","data":{"text":"working","value":0.5}}`})
+		in = appendFrame(in, 2, Event{Name: "task_event", Data: `{"event_type":"progress_update","task_id":"42","data":{"text":"working","value":0.5}}`})
 		in = append(in, frameHeartbeat...)
 	}
 	b.SetBytes(int64(len(in)))
@@ -260,7 +258,7 @@ func BenchmarkSSEParser(b *testing.B) {
 }
 
 func BenchmarkAppendFrame(b *testing.B) {
-	ev := wire.Event{Name: "task_event", Data: `{"event_type":"progress_update","task_id":"42","data":{"text":"working","value":0.5}}`}
+	ev := Event{Name: "task_event", Data: `{"event_type":"progress_update","task_id":"42","data":{"text":"working","value":0.5}}`}
 	buf := make([]byte, 0, 512)
 	b.ReportAllocs()
 	for b.Loop() {
