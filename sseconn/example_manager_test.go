@@ -15,6 +15,10 @@ import (
 	"github.com/ssegate/ssegate/sseconn/gatewaytest"
 )
 
+// A Manager is the registry of callback's ready-made connect and disconnect
+// service.
+var _ callback.Registry = (*sseconn.Manager)(nil)
+
 // exampleService registers every stream under its identifier, as a
 // backend's connect handler does, and reports each disconnect callback on
 // disc.
