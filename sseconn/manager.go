@@ -12,6 +12,7 @@ import (
 
 	"github.com/hashicorp/go-retryablehttp"
 
+	"github.com/ssegate/ssegate/internal/errs"
 	"github.com/ssegate/ssegate/internal/wire"
 )
 
@@ -109,19 +110,19 @@ func (m *Manager) begin() bool {
 // not returned: the new mapping is in place either way.
 func (m *Manager) Register(ctx context.Context, identifier, token string) error {
 	if identifier == "" || token == "" {
-		return fmt.Errorf("sseconn: register %q: %w", Kind(identifier), ErrInvalidIdentifier)
+		return errs.Wrapf("sseconn", ErrInvalidIdentifier, "register %s", Kind(identifier))
 	}
 	m.mu.Lock()
 	if m.closed {
 		m.mu.Unlock()
-		return fmt.Errorf("sseconn: register: %w", ErrShutdown)
+		return errs.Wrapf("sseconn", ErrShutdown, "register %s", Kind(identifier))
 	}
 	if id, ok := m.rev[token]; ok {
 		m.mu.Unlock()
 		if id == identifier {
 			return nil
 		}
-		return fmt.Errorf("sseconn: register %s: %w", Kind(identifier), ErrTokenInUse)
+		return errs.Wrapf("sseconn", ErrTokenInUse, "register %s", Kind(identifier))
 	}
 	old, replaced := m.fwd[identifier]
 	m.fwd[identifier] = token
