@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/ssegate/ssegate/internal/sse"
 	"github.com/ssegate/ssegate/internal/uuid"
 )
 
@@ -213,9 +214,9 @@ func (s *Server) removeStream(st *Stream) {
 // read parses the stream until it ends.
 func (st *Stream) read() {
 	defer close(st.readerDone)
-	p := newSSEParser(st.rc)
+	p := sse.NewParser(st.rc, sse.DefaultMaxLine)
 	for {
-		ev, err := p.next()
+		ev, err := p.Next()
 		st.mu.Lock()
 		if err != nil {
 			if st.closing || errors.Is(err, io.EOF) {
@@ -225,7 +226,7 @@ func (st *Stream) read() {
 			}
 			st.err = err
 		} else {
-			st.events = append(st.events, ev)
+			st.events = append(st.events, Event(ev))
 		}
 		close(st.wake)
 		st.wake = make(chan struct{})
