@@ -75,7 +75,9 @@
 // The instrumentation scope is "github.com/ssegate/ssegate/callback".
 //
 // With [WithLogger], one record is logged per request. It holds the action,
-// outcome, status, token, identifier, the path of the browser's URL (never
-// its query) and the error, but never the secret, the callback request's URL
-// or any header value, so cookies and Authorization never reach the log.
+// outcome, status, duration, identifier, the path of the browser's URL
+// (never its query), the disconnect reason and the error (with the stack of
+// a recovered panic), but never the stream's token, the secret, the callback
+// request's URL or any header value, so cookies and Authorization never
+// reach the log.
 package callback
