@@ -29,6 +29,10 @@
 // The gateway is then started with
 // CALLBACK_URL=http://backend:8080/api/sse/callback?secret=<the secret>.
 //
+// [NewRegistrar] is the service of the basic integration: it registers each
+// browser's stream in a connection manager such as *sseconn.Manager under
+// the identifier its route matched, and unregisters it on disconnect.
+//
 // A service answers a connect with nil (the gateway receives {}) or, in the
 // gateway's AMQP mode, with a [ConnectResponse] carrying request_id and
 // bindings, and refuses a browser by returning [Reject] with a 4xx status.

@@ -13,7 +13,7 @@
 //	if err != nil { ... }
 //	defer m.Shutdown(context.Background())
 //
-//	// In the connect callback (see package callback):
+//	// In the connect callback (callback.NewRegistrar(m) does both):
 //	err = m.Register(ctx, "task:42", token)
 //	// In the disconnect callback:
 //	m.Unregister(token)
