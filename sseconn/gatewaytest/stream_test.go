@@ -250,3 +250,11 @@ func TestDefaultHeartbeat(t *testing.T) {
 		t.Errorf("DefaultHeartbeat = %v, want 15s", gatewaytest.DefaultHeartbeat)
 	}
 }
+
+// The body limit of POST /internal/send defaults to the reference
+// gateway's, which the rest of the module knows as wire.MaxBodyBytes.
+func TestDefaultMaxBodyBytes(t *testing.T) {
+	if gatewaytest.DefaultMaxBodyBytes != wire.MaxBodyBytes {
+		t.Errorf("DefaultMaxBodyBytes = %d, want %d", gatewaytest.DefaultMaxBodyBytes, wire.MaxBodyBytes)
+	}
+}
