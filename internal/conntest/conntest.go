@@ -4,8 +4,8 @@
 // refuses a token in use under another identifier and ignores a repeat;
 // Unregister removes a mapping only if it is still the live one (compare
 // and delete by token); a send validates the event, fails with
-// sseconn.ErrNotConnected without a mapping, and a close removes the
-// mapping; Broadcast calls its filter without a lock held and returns
+// sseconn.ErrNotConnected without a mapping, and a close leaves the
+// mapping to the disconnect callback's Unregister; Broadcast calls its filter without a lock held and returns
 // results sorted by identifier.
 package conntest
 
@@ -135,7 +135,8 @@ func (c *Conn) Send(ctx context.Context, identifier string, ev sseconn.Event) er
 	return c.send(ctx, identifier, ev, false)
 }
 
-// SendAndClose records ev with a close, and removes the mapping.
+// SendAndClose records ev with a close. Like the manager, it leaves the
+// mapping in place: the gateway's disconnect callback removes it.
 func (c *Conn) SendAndClose(ctx context.Context, identifier string, ev sseconn.Event) error {
 	return c.send(ctx, identifier, ev, true)
 }
@@ -165,10 +166,6 @@ func (c *Conn) send(ctx context.Context, identifier string, ev sseconn.Event, cl
 		return fmt.Errorf("conntest: send to %s: %w", identifier, sseconn.ErrNotConnected)
 	}
 	c.sent = append(c.sent, record{identifier, Sent{Token: token, Event: ev, Close: closeAfter}})
-	if closeAfter && c.fwd[identifier] == token {
-		delete(c.fwd, identifier)
-		delete(c.rev, token)
-	}
 	c.notifyLocked()
 	return nil
 }
