@@ -15,8 +15,9 @@
 //
 // Open fails for an answer that is not a 200 event stream, with an error that
 // quotes the start of the answer's body. Next returns io.EOF once the stream
-// ended, ErrEventTooLarge for an event over the size cap, and ctx.Err() when
-// ctx ends first.
+// ended, ErrEventTooLarge for a line or an event's data over
+// MaxEventBytes, and ctx.Err() when ctx ends first. Events are parsed as a
+// browser parses them, by the module's one SSE parser.
 package sseclient
 
 import (
