@@ -27,8 +27,12 @@ func TestNewEvent(t *testing.T) {
 			`{"event_type":"progress_update","task_id":"42","timestamp":"2026-01-02T14:04:05.999Z","data":{"text":"a\nb","value":0.125}}`,
 		},
 		{
-			"failed", TypeFailed, `q"uote`, errorData(`bad "input"`),
+			"failed", TypeFailed, `q"uote`, failureData(`bad "input"`, ""),
 			`{"event_type":"task_failed","task_id":"q\"uote","timestamp":"2026-01-02T14:04:05.999Z","data":{"error":"bad \"input\""}}`,
+		},
+		{
+			"failed with code", TypeFailed, "42", failureData("task not found", CodeNotFound),
+			`{"event_type":"task_failed","task_id":"42","timestamp":"2026-01-02T14:04:05.999Z","data":{"error":"task not found","code":"TASK_NOT_FOUND"}}`,
 		},
 		{
 			"close", TypeClose, "42", reasonData(ReasonNotFound),

@@ -420,18 +420,26 @@ func (r *Runner) finishLocked(t *task, oc outcome) {
 	t.finished = now
 	t.result = oc.result
 	t.errText = oc.errText
-	var typ string
+	var typ, reason string
 	var data []byte
 	switch oc.status {
 	case StatusCompleted:
 		typ, data = TypeCompleted, oc.result
 	case StatusFailed:
-		typ, data = TypeFailed, errorData(oc.errText)
-	default:
-		typ, data = TypeCancelled, emptyObject
+		typ, data = TypeFailed, failureData(oc.errText, "")
+	case StatusCancelled:
+		if r.cfg.cancelledEvent {
+			typ, data = TypeCancelled, emptyObject
+		} else {
+			typ, data = TypeFailed, failureData("task cancelled", CodeCancelled)
+		}
+		reason = TypeCancelled
+	}
+	if reason == "" {
+		reason = typ
 	}
 	t.appendLocked(slotTerminal, newEvent(typ, t.id, now, data))
-	t.appendLocked(slotClose, newEvent(TypeClose, t.id, now, reasonData(typ)))
+	t.appendLocked(slotClose, newEvent(TypeClose, t.id, now, reasonData(reason)))
 	r.metrics.finished(t.ctx, oc.status)
 	close(t.done)
 }
