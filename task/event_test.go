@@ -52,6 +52,26 @@ func TestNewEvent(t *testing.T) {
 	}
 }
 
+// TestFailureData checks that failureData encodes a Failure exactly as
+// encoding/json does, so that clients can decode it with the type.
+func TestFailureData(t *testing.T) {
+	tests := []Failure{
+		{Error: "disk full"},
+		{Error: "task not found", Code: CodeNotFound},
+		{Error: "task cancelled", Code: CodeCancelled},
+		{Error: "<\"quoted\">\n", Code: "X&Y"},
+	}
+	for _, f := range tests {
+		want, err := json.Marshal(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(string(want), string(failureData(f.Error, f.Code))); diff != "" {
+			t.Errorf("failureData(%q, %q) (-want +got):\n%s", f.Error, f.Code, diff)
+		}
+	}
+}
+
 func TestProgressDataValues(t *testing.T) {
 	tests := []struct {
 		v    float64

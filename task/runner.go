@@ -420,23 +420,20 @@ func (r *Runner) finishLocked(t *task, oc outcome) {
 	t.finished = now
 	t.result = oc.result
 	t.errText = oc.errText
+	// typ and data make the terminal event; reason, the close event's
+	// reason, says what happened even when typ does not.
 	var typ, reason string
 	var data []byte
 	switch oc.status {
 	case StatusCompleted:
-		typ, data = TypeCompleted, oc.result
+		typ, reason, data = TypeCompleted, TypeCompleted, oc.result
 	case StatusFailed:
-		typ, data = TypeFailed, failureData(oc.errText, "")
+		typ, reason, data = TypeFailed, TypeFailed, failureData(oc.errText, "")
 	case StatusCancelled:
+		typ, reason, data = TypeFailed, TypeCancelled, failureData("task cancelled", CodeCancelled)
 		if r.cfg.cancelledEvent {
 			typ, data = TypeCancelled, emptyObject
-		} else {
-			typ, data = TypeFailed, failureData("task cancelled", CodeCancelled)
 		}
-		reason = TypeCancelled
-	}
-	if reason == "" {
-		reason = typ
 	}
 	t.appendLocked(slotTerminal, newEvent(typ, t.id, now, data))
 	t.appendLocked(slotClose, newEvent(TypeClose, t.id, now, reasonData(reason)))
