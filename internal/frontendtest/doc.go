@@ -18,7 +18,8 @@
 //     for good on a named connection_close, and reconnecting with
 //     exponential backoff (1 s, doubling up to 60 s, reset when a stream
 //     opens) after any error. Its [WorkerState] filters task_event
-//     messages by task_id.
+//     messages by task_id. Like the real worker, it reads nothing but
+//     connection_close from a generation-1 gateway, whose events are named.
 //
 // Both open streams through a [Dialer]; [Gateway] dials a
 // gatewaytest.Server over loopback. Their waits are the real clients'
@@ -36,6 +37,8 @@
 // # Errors
 //
 // [Page.Run] returns [ErrStillReconnecting] when the page has connected
-// MaxConnects times without closing its stream: a page that spins. Both
-// return ctx.Err() when the context ends first.
+// MaxConnects times without closing its stream: a page that spins, and
+// ctx.Err() when the context ends first. [Worker.Start] fails for a nil
+// Dial or a second Start; [Worker.Wait] returns ctx.Err() when the context
+// ends before its condition holds.
 package frontendtest
