@@ -158,7 +158,7 @@ func TestFrontendPageEndings(t *testing.T) {
 				streamURL, onOpen := tt.setup(t, e, clock)
 
 				page := &frontendtest.Page{
-					Dial:        frontendtest.Gateway(e.gw),
+					Dial:        frontendtest.Gateway(e.gw, nil),
 					StreamURL:   streamURL,
 					Envelope:    gen == 2,
 					MaxConnects: 5,
@@ -208,7 +208,7 @@ func TestFrontendPageSpinsOnTaskCancelled(t *testing.T) {
 			}
 			const connects = 4
 			page := &frontendtest.Page{
-				Dial:        frontendtest.Gateway(e.gw),
+				Dial:        frontendtest.Gateway(e.gw, nil),
 				StreamURL:   info.StreamURL,
 				Envelope:    gen == 2,
 				MaxConnects: connects,

@@ -26,7 +26,7 @@ const workerTimeout = 10 * time.Second
 // stopped at the end of the test.
 func startWorker(t *testing.T, s *stack, rid string) *frontendtest.Worker {
 	t.Helper()
-	w := &frontendtest.Worker{Dial: frontendtest.Gateway(s.gw), RequestID: rid}
+	w := &frontendtest.Worker{Dial: frontendtest.Gateway(s.gw, nil), RequestID: rid}
 	if err := w.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -28,10 +28,12 @@ type Stream interface {
 type Dialer func(ctx context.Context, path string) (status int, st Stream, err error)
 
 // Gateway returns a Dialer that opens streams on gw with
-// [gatewaytest.Server.Connect], over real loopback HTTP.
-func Gateway(gw *gatewaytest.Server) Dialer {
+// [gatewaytest.Server.Connect], over real loopback HTTP. header is sent with
+// every connect, as a browser sends the cookies of a signed-in user; nil
+// sends none.
+func Gateway(gw *gatewaytest.Server, header http.Header) Dialer {
 	return func(ctx context.Context, path string) (int, Stream, error) {
-		st, err := gw.Connect(ctx, path, nil)
+		st, err := gw.Connect(ctx, path, header.Clone())
 		if err != nil {
 			return 0, nil, err
 		}

@@ -24,15 +24,17 @@ const testTimeout = 10 * time.Second
 // accepts every connect and hands its token to the test, which sends
 // straight to the gateway.
 type backend struct {
-	gw     *gatewaytest.Server
-	tokens chan string // tokens of accepted connects
+	gw      *gatewaytest.Server
+	tokens  chan string // tokens of accepted connects
+	cookies chan string // their Cookie headers
 }
 
 // tabs is the backend's callback.Service.
-type tabs struct{ tokens chan string }
+type tabs struct{ tokens, cookies chan string }
 
 func (s tabs) Connect(_ context.Context, req *callback.Request) (*callback.ConnectResponse, error) {
 	s.tokens <- req.Token
+	s.cookies <- req.Header.Get("Cookie")
 	return nil, nil
 }
 
@@ -42,10 +44,10 @@ func (tabs) Disconnect(context.Context, *callback.Request) error { return nil }
 // that serves the tab stream (route) or nothing (route false).
 func newBackend(t *testing.T, gen int, route bool) *backend {
 	t.Helper()
-	b := &backend{tokens: make(chan string, 16)}
+	b := &backend{tokens: make(chan string, 16), cookies: make(chan string, 16)}
 	opts := []callback.Option{callback.WithSecret("s3cr3t")}
 	if route {
-		opts = append(opts, callback.WithRoute(callback.Query("tab", DefaultStreamPath, "request_id"), tabs{b.tokens}))
+		opts = append(opts, callback.WithRoute(callback.Query("tab", DefaultStreamPath, "request_id"), tabs{b.tokens, b.cookies}))
 	}
 	h, err := callback.NewHandler(opts...)
 	if err != nil {

@@ -32,7 +32,7 @@ func TestPageReconnects(t *testing.T) {
 			if tt.refuse {
 				b.gw.RefuseConnections()
 			}
-			p := &Page{Dial: Gateway(b.gw), StreamURL: "/api/sse/tasks?task_id=42", MaxConnects: 3}
+			p := &Page{Dial: Gateway(b.gw, nil), StreamURL: "/api/sse/tasks?task_id=42", MaxConnects: 3}
 			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 			defer cancel()
 			out, err := p.Run(ctx)
@@ -96,7 +96,7 @@ func TestPageShows(t *testing.T) {
 				gen = 2
 			}
 			b := newBackend(t, gen, true)
-			p := &Page{Dial: Gateway(b.gw), StreamURL: DefaultStreamPath + "?request_id=42", Envelope: tt.envelope, MaxConnects: 1}
+			p := &Page{Dial: Gateway(b.gw, nil), StreamURL: DefaultStreamPath + "?request_id=42", Envelope: tt.envelope, MaxConnects: 1}
 			p.OnOpen = func(int) {
 				tok := b.token(t)
 				if tt.envelope {

@@ -3,6 +3,7 @@ package frontendtest
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -10,7 +11,7 @@ import (
 
 func startTestWorker(t *testing.T, b *backend) *Worker {
 	t.Helper()
-	w := &Worker{Dial: Gateway(b.gw), RequestID: "tab-1"}
+	w := &Worker{Dial: Gateway(b.gw, nil), RequestID: "tab-1"}
 	if err := w.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -80,6 +81,24 @@ func TestWorkerConnectionClose(t *testing.T) {
 	}
 	if len(st.Messages) != 0 {
 		t.Errorf("messages %v; a generation-1 gateway's named events never reach onmessage", st.Messages)
+	}
+}
+
+// TestWorkerHeader checks that the worker's connects carry the header given
+// to Gateway, as a browser's carry its cookies.
+func TestWorkerHeader(t *testing.T) {
+	b := newBackend(t, 2, true)
+	w := &Worker{Dial: Gateway(b.gw, http.Header{"Cookie": {"session=user-1"}})}
+	if err := w.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+	b.token(t)
+	if got := <-b.cookies; got != "session=user-1" {
+		t.Errorf("Cookie = %q, want session=user-1", got)
+	}
+	if st := waitState(t, w, func(s WorkerState) bool { return s.Opens == 1 }); st.RequestID == "" {
+		t.Error("no request id chosen")
 	}
 }
 
