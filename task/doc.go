@@ -79,7 +79,7 @@
 //
 // # Clients
 //
-// Every way a task's stream ends, the page gets an event that tells it to
+// However a task's stream ends, the page gets an event that tells it to
 // stop, with a message to show: task_completed, or task_failed with
 // "error" (and "code" for a cancelled [CodeCancelled] or unknown or expired
 // [CodeNotFound] task), then connection_close. A page must close its
