@@ -97,7 +97,7 @@ func Example() {
 // out the random task ids.
 type printConn struct{}
 
-func (printConn) Register(_ context.Context, _, token, _ string) error {
+func (printConn) Register(_ context.Context, _, token string) error {
 	fmt.Println("register", token)
 	return nil
 }

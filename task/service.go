@@ -83,7 +83,7 @@ func (r *Runner) Connect(ctx context.Context, req *callback.Request) (*callback.
 	t.sending = true
 	t.mu.Unlock()
 
-	if err := r.conn.Register(ctx, t.identifier, req.Token, requestURL(req)); err != nil {
+	if err := r.conn.Register(ctx, t.identifier, req.Token); err != nil {
 		t.mu.Lock()
 		t.releaseLocked()
 		t.mu.Unlock()
@@ -105,7 +105,7 @@ func (r *Runner) Connect(ctx context.Context, req *callback.Request) (*callback.
 
 // connectUnknown registers the stream of an unknown task and tells it so.
 func (r *Runner) connectUnknown(ctx context.Context, req *callback.Request, id string) error {
-	if err := r.conn.Register(ctx, req.Identifier, req.Token, requestURL(req)); err != nil {
+	if err := r.conn.Register(ctx, req.Identifier, req.Token); err != nil {
 		return fmt.Errorf("task: connect to unknown task %q: register stream: %w", id, err)
 	}
 	now := r.cfg.now()
@@ -147,11 +147,4 @@ func (r *Runner) Disconnect(ctx context.Context, req *callback.Request) error {
 	}
 	t.mu.Unlock()
 	return nil
-}
-
-func requestURL(req *callback.Request) string {
-	if req.URL == nil {
-		return ""
-	}
-	return req.URL.String()
 }
