@@ -21,8 +21,10 @@
 //     messages by task_id. Like the real worker, it reads nothing but
 //     connection_close from a generation-1 gateway, whose events are named.
 //
-// Both open streams through a [Dialer]; [Gateway] dials a
-// gatewaytest.Server over loopback. Their waits are the real clients'
+// Both open streams through a [Dialer]: [Gateway] dials a
+// gatewaytest.Server over loopback, [HTTP] any gateway by its URL (the
+// reference gateway, say), reading events with the repository's SSE
+// parser. Their waits are the real clients'
 // waits scaled down ([TestDelays]) unless set, so that tests stay fast;
 // every wait is recorded, so that tests compare reconnect schedules
 // without timing anything.
