@@ -148,7 +148,7 @@ func TestKindMismatch(t *testing.T) {
 	if _, err := r.Connect(context.Background(), req); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{`error {"error":"task not found"}`, `connection_close {"reason":"task_not_found"} close`}
+	want := []string{`task_failed {"error":"task not found","code":"TASK_NOT_FOUND"}`, `connection_close {"reason":"task_not_found"} close`}
 	if diff := cmp.Diff(want, summary(t, conn.ToToken("tok"))); diff != "" {
 		t.Errorf("events (-want +got):\n%s", diff)
 	}

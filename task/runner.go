@@ -421,18 +421,23 @@ func (r *Runner) finishLocked(t *task, oc outcome) {
 	t.finished = now
 	t.result = oc.result
 	t.errText = oc.errText
-	var typ string
+	// typ and data make the terminal event; reason, the close event's
+	// reason, says what happened even when typ does not.
+	var typ, reason string
 	var data []byte
 	switch oc.status {
 	case StatusCompleted:
-		typ, data = TypeCompleted, oc.result
+		typ, reason, data = TypeCompleted, TypeCompleted, oc.result
 	case StatusFailed:
-		typ, data = TypeFailed, errorData(oc.errText)
-	default:
-		typ, data = TypeCancelled, emptyObject
+		typ, reason, data = TypeFailed, TypeFailed, failureData(oc.errText, "")
+	case StatusCancelled:
+		typ, reason, data = TypeFailed, TypeCancelled, failureData("task cancelled", CodeCancelled)
+		if r.cfg.cancelledEvent {
+			typ, data = TypeCancelled, emptyObject
+		}
 	}
 	t.appendLocked(slotTerminal, newEvent(typ, t.id, now, data))
-	t.appendLocked(slotClose, newEvent(TypeClose, t.id, now, reasonData(typ)))
+	t.appendLocked(slotClose, newEvent(TypeClose, t.id, now, reasonData(reason)))
 	r.metrics.finished(t.ctx, oc.status)
 	close(t.done)
 }

@@ -28,6 +28,9 @@ const (
 	closeFailed    = `connection_close {"reason":"task_failed"} close`
 	closeCancelled = `connection_close {"reason":"task_cancelled"} close`
 	started        = `task_started {}`
+	// cancelledAsFailed is the terminal event of a cancelled task without
+	// WithCancelledEvent.
+	cancelledAsFailed = `task_failed {"error":"task cancelled","code":"CANCELLED"}`
 )
 
 func progressLine(text string, v float64) string {
@@ -499,7 +502,7 @@ func TestUnknownTask(t *testing.T) {
 	ts := "2026-01-02T15:04:05.123Z"
 	want := []sent{
 		{Token: "tok", Event: sseconn.Event{Name: "task_event",
-			Data: `{"event_type":"error","task_id":"nope","timestamp":"` + ts + `","data":{"error":"task not found"}}`}},
+			Data: `{"event_type":"task_failed","task_id":"nope","timestamp":"` + ts + `","data":{"error":"task not found","code":"TASK_NOT_FOUND"}}`}},
 		{Token: "tok", Close: true, Event: sseconn.Event{Name: "task_event",
 			Data: `{"event_type":"connection_close","task_id":"nope","timestamp":"` + ts + `","data":{"reason":"task_not_found"}}`}},
 	}
@@ -576,7 +579,7 @@ func TestRetention(t *testing.T) {
 		t.Errorf("Cancel = %v, want ErrNotFound", err)
 	}
 	connect(t, r, a.StreamURL, "late")
-	want := []string{`error {"error":"task not found"}`, `connection_close {"reason":"task_not_found"} close`}
+	want := []string{`task_failed {"error":"task not found","code":"TASK_NOT_FOUND"}`, `connection_close {"reason":"task_not_found"} close`}
 	if diff := cmp.Diff(want, summary(t, conn.ToToken("late"))); diff != "" {
 		t.Errorf("late events (-want +got):\n%s", diff)
 	}
@@ -696,7 +699,7 @@ func TestCancel(t *testing.T) {
 	if got := waitDone(t, r, b.ID); got.Status != StatusCancelled || !got.Started.IsZero() {
 		t.Errorf("pending task: %q, started %v; want cancelled, never started", got.Status, got.Started)
 	}
-	if diff := cmp.Diff([]string{`task_cancelled {}`, closeCancelled}, summary(t, conn.WaitClosed(t, "b"))); diff != "" {
+	if diff := cmp.Diff([]string{cancelledAsFailed, closeCancelled}, summary(t, conn.WaitClosed(t, "b"))); diff != "" {
 		t.Errorf("pending task events (-want +got):\n%s", diff)
 	}
 
@@ -704,7 +707,7 @@ func TestCancel(t *testing.T) {
 	if got := waitDone(t, r, a.ID).Status; got != StatusCancelled {
 		t.Errorf("running task: %q, want cancelled", got)
 	}
-	if diff := cmp.Diff([]string{started, `task_cancelled {}`, closeCancelled}, summary(t, conn.WaitClosed(t, "a"))); diff != "" {
+	if diff := cmp.Diff([]string{started, cancelledAsFailed, closeCancelled}, summary(t, conn.WaitClosed(t, "a"))); diff != "" {
 		t.Errorf("running task events (-want +got):\n%s", diff)
 	}
 
@@ -721,6 +724,49 @@ func TestCancel(t *testing.T) {
 	waitDone(t, r, c.ID)
 	if ran.Load() {
 		t.Error("cancelled pending task ran")
+	}
+}
+
+// TestCancelledEvent checks the terminal event of a cancelled task, running
+// or pending, with and without WithCancelledEvent; the close reason says
+// task_cancelled either way.
+func TestCancelledEvent(t *testing.T) {
+	tests := []struct {
+		name string
+		opts []Option
+		want string
+	}{
+		{"default", nil, cancelledAsFailed},
+		{"WithCancelledEvent", []Option{WithCancelledEvent()}, `task_cancelled {}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			conn := newFakeConn()
+			r := newTestRunner(t, conn, append([]Option{WithWorkers(1)}, tt.opts...)...)
+			a := startTask(t, r, newStepper(nil).fn)
+			connect(t, r, a.StreamURL, "a")
+			conn.WaitCount(t, "a", 1) // a runs
+			b := startTask(t, r, newStepper(nil).fn)
+			connect(t, r, b.StreamURL, "b")
+			must(t, r.Cancel(b.ID))
+			must(t, r.Cancel(a.ID))
+			got := map[string][]string{
+				"a": summary(t, conn.WaitClosed(t, "a")),
+				"b": summary(t, conn.WaitClosed(t, "b")),
+			}
+			want := map[string][]string{
+				"a": {started, tt.want, closeCancelled},
+				"b": {tt.want, closeCancelled},
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("events (-want +got):\n%s", diff)
+			}
+			for _, id := range []string{a.ID, b.ID} {
+				if info := waitDone(t, r, id); info.Status != StatusCancelled || info.Error != "" {
+					t.Errorf("task %s: status %q, error %q; want cancelled, no error", id, info.Status, info.Error)
+				}
+			}
+		})
 	}
 }
 
@@ -777,7 +823,7 @@ func TestShutdown(t *testing.T) {
 		t.Error("queued task ran")
 	}
 	for _, id := range ids[:2] { // sent before Shutdown returned
-		want := []string{started, `task_cancelled {}`, closeCancelled}
+		want := []string{started, cancelledAsFailed, closeCancelled}
 		if diff := cmp.Diff(want, summary(t, conn.ToToken(id))); diff != "" {
 			t.Errorf("events of %s (-want +got):\n%s", id, diff)
 		}
