@@ -27,7 +27,7 @@ type Handler struct {
 	auth    Authenticator // nil only with WithInsecureNoAuth and nothing else
 	maxBody int64
 	log     *slog.Logger
-	tel     *telemetry
+	tel     *instruments
 
 	mu       sync.Mutex    // guards inflight, closing and idle
 	inflight int           // ServeHTTP calls in progress
@@ -53,7 +53,7 @@ func NewHandler(opts ...Option) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	tel, err := newTelemetry(c.meterProvider, c.tracerProv)
+	tel, err := newInstruments(c.meterProvider, c.tracerProv)
 	if err != nil {
 		return nil, fmt.Errorf("callback: creating instruments: %w", err)
 	}

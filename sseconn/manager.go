@@ -28,7 +28,7 @@ type Manager struct {
 	doer    Doer                  // nil when rc is set
 	rc      *retryablehttp.Client // the default doer, called directly
 	cfg     config
-	tel     *telemetry
+	tel     *instruments
 	log     *slog.Logger
 	lanes   lanes
 
@@ -55,7 +55,7 @@ func New(gatewayURL string, opts ...Option) (*Manager, error) {
 		return nil, fmt.Errorf("sseconn: gateway URL %q is not an absolute http(s) URL", gatewayURL)
 	}
 	cfg := newConfig(opts)
-	tel, err := newTelemetry(cfg.meterProvider, cfg.tracerProvider)
+	tel, err := newInstruments(cfg.meterProvider, cfg.tracerProvider)
 	if err != nil {
 		return nil, fmt.Errorf("sseconn: create instruments: %w", err)
 	}

@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/ssegate/ssegate/internal/telemetry"
 	"github.com/ssegate/ssegate/internal/uuid"
 	"github.com/ssegate/ssegate/sseconn"
 )
@@ -104,8 +105,9 @@ func New(conn Conn, opts ...Option) (*Runner, error) {
 	if err := cfg.resolve(); err != nil {
 		return nil, err
 	}
-	m, err := newMetrics(cfg.meterProvider, cfg.kind)
-	if err != nil {
+	sc := telemetry.New(scope, cfg.meterProvider, cfg.tracerProvider)
+	m := newMetrics(sc, cfg.kind)
+	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("task: create instruments: %w", err)
 	}
 	r := &Runner{
@@ -113,7 +115,7 @@ func New(conn Conn, opts ...Option) (*Runner, error) {
 		cfg:         cfg,
 		log:         cfg.logger,
 		metrics:     m,
-		tracer:      tracer(cfg.tracerProvider),
+		tracer:      sc.Tracer,
 		tasks:       make(map[string]*task),
 		stalled:     make(map[*task]struct{}),
 		queue:       make(chan *task, cfg.workers+cfg.queueSize),

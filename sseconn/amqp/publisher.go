@@ -27,7 +27,7 @@ type Publisher struct {
 	url      string // the broker URL with its password: never log it
 	redacted string // the broker URL for logs and errors
 	exchange string
-	tel      *telemetry
+	tel      *instruments
 	nextID   atomic.Uint64 // message IDs of mandatory publishes
 
 	// lane is a one-slot semaphore held while a message is written to the
@@ -64,7 +64,7 @@ func Dial(ctx context.Context, url string, opts ...Option) (*Publisher, error) {
 	if err != nil {
 		return nil, err
 	}
-	tel, err := newTelemetry(cfg.meterProvider, cfg.tracerProvider)
+	tel, err := newInstruments(cfg.meterProvider, cfg.tracerProvider)
 	if err != nil {
 		return nil, fmt.Errorf("amqp: create instruments: %w", err)
 	}
