@@ -24,7 +24,7 @@ func TestAuditHTTPSourceLeavesNoConnectionOpen(t *testing.T) {
 		fmt.Fprint(w, `{"version":"1.2.3"}`)
 	})
 	ignore := goleak.IgnoreCurrent()
-	src := newSource(t, vs.url(), version.WithCacheTTL(-1))
+	src := newSource(t, vs.url(), version.WithoutSourceCache())
 	for range 2 {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		info, err := src.Current(ctx)

@@ -3,9 +3,12 @@ package version
 import (
 	"context"
 
-	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/ssegate/ssegate/internal/telemetry"
 )
 
 // scope is the instrumentation scope name: the package import path.
@@ -28,10 +31,11 @@ const (
 	connectResent  = "resent"
 )
 
-// instruments holds the notifier's OpenTelemetry instruments, created once,
-// and the attribute sets they are recorded with, precomputed so that
-// recording does not allocate.
+// instruments holds the notifier's tracer and OpenTelemetry instruments,
+// created once, and the attribute sets they are recorded with, precomputed
+// so that recording does not allocate.
 type instruments struct {
+	tracer   trace.Tracer
 	events   metric.Int64Counter       // outcome of each notified event, by op and status
 	dropped  metric.Int64Counter       // pending events dropped, by reason
 	pending  metric.Int64UpDownCounter // events pending right now
@@ -42,31 +46,20 @@ type instruments struct {
 	connectAttrs map[string]metric.AddOption
 }
 
-func newInstruments(mp metric.MeterProvider) (*instruments, error) {
-	if mp == nil {
-		mp = otel.GetMeterProvider()
+func newInstruments(mp metric.MeterProvider, tp trace.TracerProvider) (*instruments, error) {
+	s := telemetry.New(scope, mp, tp)
+	ins := &instruments{
+		tracer: s.Tracer,
+		events: s.Counter("ssegate.version.events",
+			"Version events notified or broadcast, by operation and delivery status.", "{event}"),
+		dropped: s.Counter("ssegate.version.pending.dropped",
+			"Pending version events dropped before delivery, by reason.", "{event}"),
+		pending: s.UpDownCounter("ssegate.version.pending",
+			"Version events pending for browsers that are not connected.", "{event}"),
+		connects: s.Counter("ssegate.version.connects",
+			"Version streams connected, by what the connect sent first.", "{connect}"),
 	}
-	m := mp.Meter(scope)
-	var ins instruments
-	var err error
-	if ins.events, err = m.Int64Counter("ssegate.version.events",
-		metric.WithDescription("Version events notified or broadcast, by operation and delivery status."),
-		metric.WithUnit("{event}")); err != nil {
-		return nil, err
-	}
-	if ins.dropped, err = m.Int64Counter("ssegate.version.pending.dropped",
-		metric.WithDescription("Pending version events dropped before delivery, by reason."),
-		metric.WithUnit("{event}")); err != nil {
-		return nil, err
-	}
-	if ins.pending, err = m.Int64UpDownCounter("ssegate.version.pending",
-		metric.WithDescription("Version events pending for browsers that are not connected."),
-		metric.WithUnit("{event}")); err != nil {
-		return nil, err
-	}
-	if ins.connects, err = m.Int64Counter("ssegate.version.connects",
-		metric.WithDescription("Version streams connected, by what the connect sent first."),
-		metric.WithUnit("{connect}")); err != nil {
+	if err := s.Err(); err != nil {
 		return nil, err
 	}
 	ins.eventAttrs = map[string]map[Status]metric.AddOption{}
@@ -85,23 +78,40 @@ func newInstruments(mp metric.MeterProvider) (*instruments, error) {
 	for _, c := range []string{connectFlushed, connectCurrent, connectUnknown, connectWaited, connectResent} {
 		ins.connectAttrs[c] = metric.WithAttributeSet(attribute.NewSet(attribute.String("sent", c)))
 	}
-	return &ins, nil
+	return ins, nil
 }
 
-func (ins *instruments) event(op string, st Status) {
+func (ins *instruments) event(ctx context.Context, op string, st Status) {
 	if o, ok := ins.eventAttrs[op][st]; ok {
-		ins.events.Add(context.Background(), 1, o)
+		ins.events.Add(ctx, 1, o)
 	}
 }
 
-func (ins *instruments) drop(reason string, n int) {
+func (ins *instruments) drop(ctx context.Context, reason string, n int) {
 	if o, ok := ins.dropAttrs[reason]; ok {
-		ins.dropped.Add(context.Background(), int64(n), o)
+		ins.dropped.Add(ctx, int64(n), o)
 	}
 }
 
-func (ins *instruments) connect(what string) {
+// connect counts a connect and records what it sent on its span.
+func (ins *instruments) connect(ctx context.Context, span trace.Span, what string) {
 	if o, ok := ins.connectAttrs[what]; ok {
-		ins.connects.Add(context.Background(), 1, o)
+		ins.connects.Add(ctx, 1, o)
 	}
+	span.SetAttributes(attribute.String("version.sent", what))
+}
+
+// start starts the internal span of a Notifier operation, the parent of
+// the spans of the sends it makes.
+func (ins *instruments) start(ctx context.Context, name string, attrs ...attribute.KeyValue) (context.Context, trace.Span) {
+	return ins.tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindInternal), trace.WithAttributes(attrs...))
+}
+
+// endSpan records the status of a notified event on span, and ends it.
+func endSpan(span trace.Span, st Status, err error) {
+	span.SetAttributes(attribute.String("version.status", st.String()))
+	if err != nil {
+		span.SetStatus(codes.Error, err.Error())
+	}
+	span.End()
 }
