@@ -55,7 +55,10 @@ func TestAuditShutdownLeavesNoGoroutines(t *testing.T) {
 func TestAuditNewDoerClosesIdleConnections(t *testing.T) {
 	g := newFakeGateway(t, nil)
 	ignore := goleak.IgnoreCurrent()
-	c := NewDoer(RetryPolicy{MaxAttempts: 1}, nil)
+	c, err := NewDoer(RetryPolicy{MaxAttempts: 1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	resp, err := c.Post(g.URL+wire.SendPath, "application/json", strings.NewReader(`{"token":"t"}`))
 	if err != nil {
 		t.Fatal(err)
@@ -82,7 +85,7 @@ func TestAuditReplacementCloseHoldsNoLock(t *testing.T) {
 		}
 		return answerOK
 	})
-	m := newTestManager(t, g.URL, WithTimeout(time.Minute))
+	m := newTestManager(t, g.URL, WithSendTimeout(time.Minute))
 	unblock := sync.OnceFunc(func() { close(release) })
 	t.Cleanup(unblock) // before the manager's Shutdown and the gateway's Close
 	mustRegister(t, m, "task:1", "old")
@@ -246,10 +249,10 @@ func (d *recordingDoer) Do(req *http.Request) (*http.Response, error) {
 }
 
 // Every send is bounded by the per-send timeout, 2 s by default (PROTOCOL.md
-// section 7), by WithTimeout otherwise, and by a shorter caller deadline.
+// section 7), by WithSendTimeout otherwise, and by a shorter caller deadline.
 func TestAuditSendTimeoutBoundsEachRequest(t *testing.T) {
-	if DefaultTimeout != 2*time.Second {
-		t.Errorf("DefaultTimeout = %v, want 2s", DefaultTimeout)
+	if DefaultSendTimeout != 2*time.Second {
+		t.Errorf("DefaultSendTimeout = %v, want 2s", DefaultSendTimeout)
 	}
 	tests := []struct {
 		name     string
@@ -258,9 +261,9 @@ func TestAuditSendTimeoutBoundsEachRequest(t *testing.T) {
 		min, max time.Duration
 	}{
 		{"default", nil, 0, 1500 * time.Millisecond, 2 * time.Second},
-		{"zero option means the default", []Option{WithTimeout(0)}, 0, 1500 * time.Millisecond, 2 * time.Second},
-		{"option", []Option{WithTimeout(7 * time.Second)}, 0, 6500 * time.Millisecond, 7 * time.Second},
-		{"shorter caller deadline wins", []Option{WithTimeout(7 * time.Second)}, 300 * time.Millisecond, time.Nanosecond, 300 * time.Millisecond},
+		{"zero option means the default", []Option{WithSendTimeout(0)}, 0, 1500 * time.Millisecond, 2 * time.Second},
+		{"option", []Option{WithSendTimeout(7 * time.Second)}, 0, 6500 * time.Millisecond, 7 * time.Second},
+		{"shorter caller deadline wins", []Option{WithSendTimeout(7 * time.Second)}, 300 * time.Millisecond, time.Nanosecond, 300 * time.Millisecond},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -398,7 +401,7 @@ func TestAuditSweepKeepsMappingReRegisteredDuringProbe(t *testing.T) {
 		}
 		return answerOK
 	})
-	m := newTestManager(t, g.URL, WithTimeout(time.Minute))
+	m := newTestManager(t, g.URL, WithSendTimeout(time.Minute))
 	unblock := sync.OnceFunc(func() { close(release) })
 	t.Cleanup(unblock) // before the manager's Shutdown and the gateway's Close
 	mustRegister(t, m, "task:1", "old")
@@ -473,8 +476,8 @@ func TestAuditGatewayDownFailsFastWithDefaults(t *testing.T) {
 	if errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("err = %v: the send waited for its timeout", err)
 	}
-	if elapsed >= DefaultTimeout {
-		t.Errorf("the send took %v, want less than the %v timeout", elapsed, DefaultTimeout)
+	if elapsed >= DefaultSendTimeout {
+		t.Errorf("the send took %v, want less than the %v timeout", elapsed, DefaultSendTimeout)
 	}
 	if !m.Connected("task:1") {
 		t.Error("mapping dropped while the gateway was down")

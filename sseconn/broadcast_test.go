@@ -70,7 +70,7 @@ func TestBroadcastBoundsConcurrency(t *testing.T) {
 		mu.Unlock()
 		return answerOK
 	})
-	m := newTestManager(t, g.URL, WithBroadcastConcurrency(limit), WithTimeout(time.Minute))
+	m := newTestManager(t, g.URL, WithBroadcastConcurrency(limit), WithSendTimeout(time.Minute))
 	for i := range n {
 		mustRegister(t, m, fmt.Sprintf("task:%d", i), fmt.Sprintf("t%d", i))
 	}

@@ -36,7 +36,7 @@
 // pooled keep-alive transport ([NewDoer]). It retries only what provably
 // never reached the gateway: a failed dial, and a 502 or 503 that is not the
 // gateway's JSON answer. The gateway does not deduplicate, so nothing else is
-// ever retried. Each send is bounded by [WithTimeout] (2 s by default, well
+// ever retried. Each send is bounded by [WithSendTimeout] (2 s by default, well
 // inside the gateway's 5 s callback timeout).
 //
 // # Concurrency

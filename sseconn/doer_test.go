@@ -78,7 +78,7 @@ func TestRetryPolicyNeverRetriesATimeout(t *testing.T) {
 	}))
 	defer srv.Close()
 	defer close(release)
-	m := newTestManager(t, srv.URL, WithRetryPolicy(fastRetry), WithTimeout(100*time.Millisecond))
+	m := newTestManager(t, srv.URL, WithRetryPolicy(fastRetry), WithSendTimeout(100*time.Millisecond))
 	mustRegister(t, m, "task:1", "tok")
 	if err := m.Send(context.Background(), "task:1", Event{Data: "x"}); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err = %v, want DeadlineExceeded", err)

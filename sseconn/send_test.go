@@ -212,7 +212,7 @@ func TestSendContextErrors(t *testing.T) {
 		{"caller deadline", nil, func() (context.Context, context.CancelFunc) {
 			return context.WithTimeout(context.Background(), 50*time.Millisecond)
 		}, context.DeadlineExceeded},
-		{"send timeout option", []Option{WithTimeout(50 * time.Millisecond)}, func() (context.Context, context.CancelFunc) {
+		{"send timeout option", []Option{WithSendTimeout(50 * time.Millisecond)}, func() (context.Context, context.CancelFunc) {
 			return context.WithCancel(context.Background())
 		}, context.DeadlineExceeded},
 	}
@@ -389,7 +389,7 @@ func TestSendOrderPerIdentifier(t *testing.T) {
 	}
 	h := newHoldFirst(tokens...)
 	g := newFakeGateway(t, h.answer)
-	m := newTestManager(t, g.URL, WithTimeout(time.Minute))
+	m := newTestManager(t, g.URL, WithSendTimeout(time.Minute))
 	var groups []*sync.WaitGroup
 	for i := range ids {
 		id := fmt.Sprintf("task:%d", i)
@@ -418,7 +418,7 @@ func TestSendOrderPerIdentifier(t *testing.T) {
 func TestCloseIsOrderedAfterEarlierSends(t *testing.T) {
 	h := newHoldFirst("tok")
 	g := newFakeGateway(t, h.answer)
-	m := newTestManager(t, g.URL, WithTimeout(time.Minute))
+	m := newTestManager(t, g.URL, WithSendTimeout(time.Minute))
 	mustRegister(t, m, "task:1", "tok")
 	var calls []func() error
 	for j := range 5 {
@@ -438,7 +438,7 @@ func TestCloseIsOrderedAfterEarlierSends(t *testing.T) {
 func TestCancelledWaiterLeavesTheQueue(t *testing.T) {
 	h := newHoldFirst("tok")
 	g := newFakeGateway(t, h.answer)
-	m := newTestManager(t, g.URL, WithTimeout(time.Minute))
+	m := newTestManager(t, g.URL, WithSendTimeout(time.Minute))
 	mustRegister(t, m, "task:1", "tok")
 	ctx, cancel := context.WithCancel(context.Background())
 	cancelled := make(chan error, 1)
@@ -472,7 +472,7 @@ func TestSlowIdentifierDoesNotDelayAnother(t *testing.T) {
 		}
 		return answerOK
 	})
-	m := newTestManager(t, g.URL, WithTimeout(30*time.Second))
+	m := newTestManager(t, g.URL, WithSendTimeout(30*time.Second))
 	mustRegister(t, m, "task:slow", "slow")
 	mustRegister(t, m, "task:fast", "fast")
 	slowDone := make(chan error, 1)
@@ -528,7 +528,7 @@ func TestSendCapsTheAnswer(t *testing.T) {
 		}
 	}))
 	t.Cleanup(srv.Close)
-	m := newTestManager(t, srv.URL, WithTimeout(5*time.Second))
+	m := newTestManager(t, srv.URL, WithSendTimeout(5*time.Second))
 	mustRegister(t, m, "task:1", "tok")
 	var ge *GatewayError
 	if err := m.Send(context.Background(), "task:1", Event{Data: "x"}); !errors.As(err, &ge) || ge.StatusCode != 500 {

@@ -115,7 +115,7 @@ type Notifier struct {
 	npending int               // pending events, snapshots excluded
 	nreqs    int               // request ids with at least one pending event
 	drops    []dropRecord      // drops to count and log once mu is released
-	pendingDelta int64         // change of ssegate.version.pending to record once mu is released
+	pdelta   int64             // change of ssegate.version.pending to record once mu is released
 }
 
 var _ callback.Service = (*Notifier)(nil)

@@ -123,8 +123,8 @@ func (n *Notifier) lock() { n.mu.Lock() }
 // and the drops made while it was held, so that no recording or logging
 // happens under the lock.
 func (n *Notifier) unlock(ctx context.Context) {
-	drops, delta := n.drops, n.pendingDelta
-	n.drops, n.pendingDelta = nil, 0
+	drops, delta := n.drops, n.pdelta
+	n.drops, n.pdelta = nil, 0
 	n.mu.Unlock()
 	if delta != 0 {
 		n.ins.pending.Add(ctx, delta)
@@ -218,7 +218,7 @@ func (n *Notifier) countLocked(e *entry, p *pending, delta int) {
 	case before > 0 && e.n == 0:
 		n.nreqs--
 	}
-	n.pendingDelta += int64(delta)
+	n.pdelta += int64(delta)
 }
 
 // removeLocked removes p from e's queue, if it is there.

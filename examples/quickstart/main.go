@@ -25,7 +25,7 @@ func main() {
 	gw := gatewaytest.NewServer(backend.URL + "/api/sse/callback?secret=s3cr3t") // the gateway
 	defer gw.Close()
 
-	conns, err := sseconn.New(gw.URL, sseconn.WithTimeout(2*time.Second), sseconn.WithSweepInterval(time.Minute))
+	conns, err := sseconn.New(gw.URL, sseconn.WithSendTimeout(2*time.Second), sseconn.WithSweepInterval(time.Minute))
 	check(err)
 	defer conns.Shutdown(ctx)
 	runner, err := task.New(conns, task.WithWorkers(4), task.WithRetention(10*time.Minute))
