@@ -42,9 +42,10 @@ var _ http.Handler = (*Handler)(nil)
 // It fails closed: without [WithSecret], [WithAuthenticator] or the explicit
 // [WithInsecureNoAuth] it returns an error. It also returns an error for an
 // invalid option: an empty secret, a nil matcher, service or authenticator,
-// a matcher with an invalid pattern, an invalid secret header name, or a
-// failure to create the OpenTelemetry instruments. Every problem is
-// reported, joined with [errors.Join].
+// a matcher with an invalid pattern, an invalid secret header name or a
+// negative body limit. These errors wrap [ErrInvalidConfig], every problem
+// reported, joined with [errors.Join]. A failure to create the
+// OpenTelemetry instruments is another error.
 //
 // A handler without routes is allowed: it answers every connect 400 and
 // ignores every disconnect.
@@ -66,7 +67,7 @@ func NewHandler(opts ...Option) (*Handler, error) {
 	}
 	h := &Handler{
 		routes:  c.routes,
-		maxBody: c.maxBodyBytes,
+		maxBody: int64(c.maxBodyBytes),
 		log:     c.logger,
 		tel:     tel,
 	}
