@@ -24,7 +24,7 @@ func TestTelemetry(t *testing.T) {
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
 	conn := newFakeConn()
 	conn.setHook(func(context.Context, string, sseconn.Event) error { return sseconn.ErrGone })
-	r := newTestRunner(t, conn, WithWorkers(1), WithQueueSize(0),
+	r := newTestRunner(t, conn, WithWorkers(1), WithoutQueue(),
 		WithMeterProvider(mp), WithTracerProvider(tp))
 
 	// A parent span in Start's context becomes the parent of the run.

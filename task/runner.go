@@ -91,12 +91,13 @@ type Runner struct {
 // New returns a Runner that sends through conn. It starts the workers and a
 // sweeper that drops expired tasks; [Runner.Shutdown] stops them.
 //
-// It returns an error for a nil conn or an invalid option.
+// It returns an error wrapping [ErrInvalidConfig] for a nil conn or an
+// invalid option, every problem reported and joined with [errors.Join].
 func New(conn Conn, opts ...Option) (*Runner, error) {
-	if conn == nil {
-		return nil, errors.New("task: nil Conn")
-	}
 	cfg := defaultConfig()
+	if conn == nil {
+		cfg.problems.Add(errors.New("nil Conn"))
+	}
 	for _, o := range opts {
 		if o != nil {
 			o.apply(&cfg)
