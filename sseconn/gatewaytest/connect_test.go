@@ -457,15 +457,3 @@ func TestCORS(t *testing.T) {
 		})
 	}
 }
-
-// TestInvalidGeneration checks that NewServer refuses a generation it does
-// not know.
-func TestInvalidGeneration(t *testing.T) {
-	defer func() {
-		if recover() == nil {
-			t.Error("NewServer with generation 3 did not panic")
-		}
-	}()
-	gw := gatewaytest.NewServer("http://127.0.0.1:1/", gatewaytest.WithGeneration(3))
-	gw.Close()
-}
