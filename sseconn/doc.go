@@ -51,6 +51,9 @@
 //
 // # Errors
 //
+// [New] fails with an error wrapping [ErrInvalidConfig] for a bad gateway
+// URL or option, every problem joined.
+//
 // [Manager.Send] and its siblings return [ErrInvalidEvent] or [ErrTooLarge]
 // before any I/O, [ErrNotConnected] when there is no mapping, [ErrGone]
 // when the gateway no longer knows the token, [*GatewayError] for other

@@ -63,6 +63,9 @@
 //
 // # Errors
 //
+// [Dial] fails with an error wrapping [ErrInvalidConfig], before any I/O,
+// for an invalid URL or option, every problem joined.
+//
 // [Publisher.Publish] and its siblings return the error of
 // [sseconn.Event.Validate] (wrapping [sseconn.ErrInvalidEvent]) or
 // [ErrInvalidKey] before any I/O; [ErrNotConnected], [ErrBlocked] (the
