@@ -101,7 +101,7 @@ func WithRetryPolicy(p RetryPolicy) Option {
 
 // WithLogger sets the logger. Nil means the default, which discards
 // everything. The manager logs identifiers' kinds and outcomes, never
-// tokens.
+// identifiers or tokens.
 func WithLogger(l *slog.Logger) Option {
 	return optionFunc(func(c *config) { c.logger = l })
 }

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/ssegate/ssegate/internal/optcheck"
-	"github.com/ssegate/ssegate/internal/wire"
 )
 
 // Defaults of the reference gateway.
@@ -20,8 +19,9 @@ const (
 	// DefaultHeartbeat is the interval of ": heartbeat" comments on every
 	// open stream.
 	DefaultHeartbeat = 15 * time.Second
-	// DefaultMaxBodyBytes is the body limit of POST /internal/send.
-	DefaultMaxBodyBytes = wire.MaxBodyBytes
+	// DefaultMaxBodyBytes is the body limit of POST /internal/send: the
+	// reference gateway's 100 KiB.
+	DefaultMaxBodyBytes = 100 * 1024
 )
 
 // ErrInvalidConfig is wrapped by the error [NewServer] panics with for an
