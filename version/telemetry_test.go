@@ -195,7 +195,7 @@ func TestSpans(t *testing.T) {
 	for _, s := range sr.Ended() {
 		attrs := map[string]string{}
 		for _, kv := range s.Attributes() {
-			attrs[string(kv.Key)] = kv.Value.Emit()
+			attrs[string(kv.Key)] = kv.Value.String()
 		}
 		sc := s.InstrumentationScope()
 		got = append(got, span{s.Name(), sc.Name + " " + sc.Version, attrs, s.Status().Code})
