@@ -226,6 +226,9 @@ func TestNewHandlerErrors(t *testing.T) {
 			if h != nil {
 				t.Errorf("NewHandler returned a handler with error %v", err)
 			}
+			if !errors.Is(err, callback.ErrInvalidConfig) {
+				t.Errorf("NewHandler: %v, want an error wrapping ErrInvalidConfig", err)
+			}
 			for _, s := range tt.wantErr {
 				if !strings.Contains(err.Error(), s) {
 					t.Errorf("error %q does not contain %q", err, s)

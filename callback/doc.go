@@ -54,6 +54,9 @@
 //
 // # Errors
 //
+// [NewHandler] fails with an error wrapping [ErrInvalidConfig] for a bad
+// option or missing authentication, every problem joined.
+//
 // [NewHandler] returns an error for an invalid configuration. At request
 // time, every answer is JSON; errors look like
 // {"error":"invalid request.url","details":{"param":"id","reason":"is empty"}}.

@@ -27,7 +27,7 @@ type Handler struct {
 	auth    Authenticator // nil only with WithInsecureNoAuth and nothing else
 	maxBody int64
 	log     *slog.Logger
-	tel     *telemetry
+	tel     *instruments
 
 	mu       sync.Mutex    // guards inflight, closing and idle
 	inflight int           // ServeHTTP calls in progress
@@ -42,9 +42,10 @@ var _ http.Handler = (*Handler)(nil)
 // It fails closed: without [WithSecret], [WithAuthenticator] or the explicit
 // [WithInsecureNoAuth] it returns an error. It also returns an error for an
 // invalid option: an empty secret, a nil matcher, service or authenticator,
-// a matcher with an invalid pattern, an invalid secret header name, or a
-// failure to create the OpenTelemetry instruments. Every problem is
-// reported, joined with [errors.Join].
+// a matcher with an invalid pattern, an invalid secret header name or a
+// negative body limit. These errors wrap [ErrInvalidConfig], every problem
+// reported, joined with [errors.Join]. A failure to create the
+// OpenTelemetry instruments is another error.
 //
 // A handler without routes is allowed: it answers every connect 400 and
 // ignores every disconnect.
@@ -53,7 +54,7 @@ func NewHandler(opts ...Option) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	tel, err := newTelemetry(c.meterProvider, c.tracerProv)
+	tel, err := newInstruments(c.meterProvider, c.tracerProv)
 	if err != nil {
 		return nil, fmt.Errorf("callback: creating instruments: %w", err)
 	}
@@ -66,7 +67,7 @@ func NewHandler(opts ...Option) (*Handler, error) {
 	}
 	h := &Handler{
 		routes:  c.routes,
-		maxBody: c.maxBodyBytes,
+		maxBody: int64(c.maxBodyBytes),
 		log:     c.logger,
 		tel:     tel,
 	}

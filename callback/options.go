@@ -2,21 +2,27 @@ package callback
 
 import (
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
 
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/ssegate/ssegate/internal/optcheck"
 )
 
 // DefaultMaxBodyBytes is the default limit of a callback body: 1 MiB.
-const DefaultMaxBodyBytes int64 = 1 << 20
+const DefaultMaxBodyBytes = 1 << 20
 
 // DefaultSecretHeader is the default name of the request header that may
 // carry the shared secret, as an alternative to the "secret" query parameter.
 const DefaultSecretHeader = "X-SSE-Callback-Secret"
+
+// ErrInvalidConfig is wrapped by every error [NewHandler] returns for a
+// misconfiguration: a bad option or no authentication. Each problem is
+// reported, joined with [errors.Join].
+var ErrInvalidConfig = errors.New("callback: invalid configuration")
 
 // An Option configures a [Handler]. Options are created by the With...
 // functions of this package.
@@ -41,15 +47,11 @@ type config struct {
 	secretHeader  string
 	insecure      bool
 	authenticator Authenticator
-	maxBodyBytes  int64
+	maxBodyBytes  int
 	logger        *slog.Logger
 	meterProvider metric.MeterProvider
 	tracerProv    trace.TracerProvider
-	errs          []error
-}
-
-func (c *config) fail(format string, args ...any) {
-	c.errs = append(c.errs, fmt.Errorf("callback: "+format, args...))
+	problems      optcheck.Problems
 }
 
 // WithRoute adds a route: callbacks whose browser URL m matches go to s.
@@ -60,9 +62,9 @@ func WithRoute(m Matcher, s Service) Option {
 	return optionFunc(func(c *config) {
 		switch {
 		case m == nil:
-			c.fail("WithRoute: nil matcher")
+			c.problems.Addf("WithRoute", "nil matcher")
 		case s == nil:
-			c.fail("WithRoute: nil service")
+			c.problems.Addf("WithRoute", "nil service")
 		default:
 			c.routes = append(c.routes, route{matcher: m, service: s})
 		}
@@ -83,7 +85,7 @@ func WithRoute(m Matcher, s Service) Option {
 func WithSecret(secret string) Option {
 	return optionFunc(func(c *config) {
 		if secret == "" {
-			c.fail("WithSecret: empty secret (use WithInsecureNoAuth to run without authentication)")
+			c.problems.Addf("WithSecret", "empty secret (use WithInsecureNoAuth to run without authentication)")
 			return
 		}
 		c.secrets = append(c.secrets, secret)
@@ -100,7 +102,7 @@ func WithSecretHeader(name string) Option {
 			name = DefaultSecretHeader
 		}
 		if !validHeaderName(name) {
-			c.fail("WithSecretHeader: invalid header name %q", name)
+			c.problems.Addf("WithSecretHeader", "invalid header name %q", name)
 			return
 		}
 		c.secretHeader = http.CanonicalHeaderKey(name)
@@ -122,7 +124,7 @@ func WithInsecureNoAuth() Option {
 func WithAuthenticator(a Authenticator) Option {
 	return optionFunc(func(c *config) {
 		if a == nil {
-			c.fail("WithAuthenticator: nil authenticator")
+			c.problems.Addf("WithAuthenticator", "nil authenticator")
 			return
 		}
 		c.authenticator = a
@@ -130,15 +132,10 @@ func WithAuthenticator(a Authenticator) Option {
 }
 
 // WithMaxBodyBytes sets the largest callback body the handler reads; a
-// larger one is answered 413. Zero or a negative n means the default,
-// [DefaultMaxBodyBytes].
-func WithMaxBodyBytes(n int64) Option {
-	return optionFunc(func(c *config) {
-		if n <= 0 {
-			n = DefaultMaxBodyBytes
-		}
-		c.maxBodyBytes = n
-	})
+// larger one is answered 413. Zero means [DefaultMaxBodyBytes]; a negative
+// n makes [NewHandler] fail.
+func WithMaxBodyBytes(n int) Option {
+	return optionFunc(func(c *config) { optcheck.Set(&c.problems, "WithMaxBodyBytes", &c.maxBodyBytes, n) })
 }
 
 // WithLogger sets the logger. A nil logger means the default, which
@@ -178,14 +175,14 @@ func newConfig(opts []Option) (*config, error) {
 	for i, r := range c.routes {
 		if v, ok := r.matcher.(validator); ok {
 			if err := v.validate(); err != nil {
-				c.errs = append(c.errs, fmt.Errorf("callback: route %d: %w", i, err))
+				c.problems.Addf("WithRoute", "route %d: %w", i, err)
 			}
 		}
 	}
 	if len(c.secrets) == 0 && c.authenticator == nil && !c.insecure {
-		c.fail("no authentication configured: use WithSecret or WithAuthenticator, or WithInsecureNoAuth to accept unauthenticated callbacks")
+		c.problems.Add(errors.New("no authentication configured: use WithSecret or WithAuthenticator, or WithInsecureNoAuth to accept unauthenticated callbacks"))
 	}
-	if err := errors.Join(c.errs...); err != nil {
+	if err := c.problems.Err(ErrInvalidConfig); err != nil {
 		return nil, err
 	}
 	return c, nil

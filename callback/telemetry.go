@@ -4,12 +4,13 @@ import (
 	"context"
 	"time"
 
-	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/ssegate/ssegate/internal/telemetry"
 )
 
 // scope is the instrumentation scope of the handler's meter and tracer.
@@ -32,33 +33,23 @@ const (
 // unknown is the action or kind attribute when there is none to report.
 const unknown = "unknown"
 
-// telemetry holds the instruments, created once per handler.
-type telemetry struct {
+// instruments holds the tracer and the instruments, created once per
+// handler.
+type instruments struct {
 	tracer   trace.Tracer
 	prop     propagation.TraceContext
 	requests metric.Int64Counter
 	duration metric.Float64Histogram
 }
 
-func newTelemetry(mp metric.MeterProvider, tp trace.TracerProvider) (*telemetry, error) {
-	if mp == nil {
-		mp = otel.GetMeterProvider()
+func newInstruments(mp metric.MeterProvider, tp trace.TracerProvider) (*instruments, error) {
+	s := telemetry.New(scope, mp, tp)
+	t := &instruments{
+		tracer:   s.Tracer,
+		requests: s.Counter("ssegate.callback.requests", "Callback requests, by action, outcome and identifier kind.", "{request}"),
+		duration: s.Duration("ssegate.callback.duration", "Duration of callback requests, services included."),
 	}
-	if tp == nil {
-		tp = otel.GetTracerProvider()
-	}
-	m := mp.Meter(scope)
-	t := &telemetry{tracer: tp.Tracer(scope)}
-	var err error
-	if t.requests, err = m.Int64Counter("ssegate.callback.requests",
-		metric.WithDescription("Callback requests, by action, outcome and identifier kind."),
-		metric.WithUnit("{request}")); err != nil {
-		return nil, err
-	}
-	if t.duration, err = m.Float64Histogram("ssegate.callback.duration",
-		metric.WithDescription("Duration of callback requests, services included."),
-		metric.WithUnit("s"),
-		metric.WithExplicitBucketBoundaries(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)); err != nil {
+	if err := s.Err(); err != nil {
 		return nil, err
 	}
 	return t, nil
@@ -69,7 +60,7 @@ func newTelemetry(mp metric.MeterProvider, tp trace.TracerProvider) (*telemetry,
 // callback joins the browser's trace; a span already in ctx (for example
 // from HTTP middleware) is then linked. Without a forwarded traceparent the
 // span in ctx, if any, is the parent.
-func (t *telemetry) start(ctx context.Context, req *Request) (context.Context, trace.Span) {
+func (t *instruments) start(ctx context.Context, req *Request) (context.Context, trace.Span) {
 	opts := []trace.SpanStartOption{
 		trace.WithSpanKind(trace.SpanKindServer),
 		trace.WithAttributes(
@@ -91,7 +82,7 @@ func (t *telemetry) start(ctx context.Context, req *Request) (context.Context, t
 }
 
 // end records the result on the span and ends it.
-func (t *telemetry) end(span trace.Span, res *result) {
+func (t *instruments) end(span trace.Span, res *result) {
 	span.SetAttributes(
 		attribute.Int("http.response.status_code", res.status),
 		attribute.String("ssegate.callback.outcome", res.outcome),
@@ -112,7 +103,7 @@ func (t *telemetry) end(span trace.Span, res *result) {
 }
 
 // record counts a finished callback request and its duration.
-func (t *telemetry) record(ctx context.Context, res *result, d time.Duration) {
+func (t *instruments) record(ctx context.Context, res *result, d time.Duration) {
 	set := metric.WithAttributeSet(attribute.NewSet(
 		attribute.String("action", res.action),
 		attribute.String("outcome", res.outcome),

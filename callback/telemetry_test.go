@@ -5,12 +5,14 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/ssegate/ssegate/callback"
+	"github.com/ssegate/ssegate/internal/telemetry"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
@@ -192,7 +194,7 @@ func TestMetrics(t *testing.T) {
 	var histCount uint64
 	var scopes []string
 	for _, sm := range rm.ScopeMetrics {
-		scopes = append(scopes, sm.Scope.Name)
+		scopes = append(scopes, sm.Scope.Name+" "+sm.Scope.Version)
 		for _, m := range sm.Metrics {
 			switch d := m.Data.(type) {
 			case metricdata.Sum[int64]:
@@ -229,7 +231,12 @@ func TestMetrics(t *testing.T) {
 	if histCount != 9 {
 		t.Errorf("ssegate.callback.duration count = %d, want 9", histCount)
 	}
-	if diff := cmp.Diff([]string{"github.com/ssegate/ssegate/callback"}, scopes); diff != "" {
+	for _, sp := range sr.Ended() {
+		s := sp.InstrumentationScope()
+		scopes = append(scopes, s.Name+" "+s.Version)
+	}
+	scopes = slices.Compact(scopes)
+	if diff := cmp.Diff([]string{"github.com/ssegate/ssegate/callback " + telemetry.Version}, scopes); diff != "" {
 		t.Errorf("scopes mismatch (-want +got):\n%s", diff)
 	}
 	// One span per decoded callback.

@@ -75,7 +75,7 @@ const benchTimeout = time.Minute
 // with n identifiers registered: "task:<uuid>" with 36-character tokens.
 func newBenchManager(b *testing.B, srv *httptest.Server, n int) (m *sseconn.Manager, ids []string) {
 	b.Helper()
-	m, err := sseconn.New(srv.URL, sseconn.WithTimeout(benchTimeout))
+	m, err := sseconn.New(srv.URL, sseconn.WithSendTimeout(benchTimeout))
 	if err != nil {
 		b.Fatal(err)
 	}

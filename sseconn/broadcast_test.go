@@ -72,7 +72,7 @@ func TestBroadcastBoundsConcurrency(t *testing.T) {
 		mu.Unlock()
 		return answerOK
 	})
-	m := newTestManager(t, g.URL, WithBroadcastConcurrency(limit), WithTimeout(time.Minute))
+	m := newTestManager(t, g.URL, WithBroadcastConcurrency(limit), WithSendTimeout(time.Minute))
 	for i := range n {
 		mustRegister(t, m, fmt.Sprintf("task:%d", i), fmt.Sprintf("t%d", i))
 	}
@@ -338,7 +338,7 @@ func TestSweepKeepsMappingReRegisteredDuringProbe(t *testing.T) {
 		}
 		return answerOK
 	})
-	m := newTestManager(t, g.URL, WithTimeout(time.Minute))
+	m := newTestManager(t, g.URL, WithSendTimeout(time.Minute))
 	unblock := sync.OnceFunc(func() { close(release) })
 	t.Cleanup(unblock) // before the manager's Shutdown and the gateway's Close
 	mustRegister(t, m, "task:1", "old")

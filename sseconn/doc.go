@@ -39,7 +39,7 @@
 // pooled keep-alive transport ([NewDoer]). It retries only what provably
 // never reached the gateway: a failed dial, and a 502 or 503 that is not the
 // gateway's JSON answer. The gateway does not deduplicate, so nothing else is
-// ever retried. Each send is bounded by [WithTimeout] (2 s by default, well
+// ever retried. Each send is bounded by [WithSendTimeout] (2 s by default, well
 // inside the gateway's 5 s callback timeout).
 //
 // # Concurrency
@@ -57,6 +57,9 @@
 // sweeper and waits for those closes and for in-flight sends.
 //
 // # Errors
+//
+// [New] fails with an error wrapping [ErrInvalidConfig] for a bad gateway
+// URL or option, every problem joined.
 //
 // [Manager.Send] and its siblings return [ErrInvalidEvent] or [ErrTooLarge]
 // before any I/O, [ErrNotConnected] when there is no mapping, [ErrGone]

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"mime"
@@ -15,6 +16,7 @@ import (
 	"github.com/hashicorp/go-cleanhttp"
 	"github.com/hashicorp/go-retryablehttp"
 
+	"github.com/ssegate/ssegate/internal/optcheck"
 	"github.com/ssegate/ssegate/internal/wire"
 )
 
@@ -35,26 +37,72 @@ var _ Doer = (*http.Client)(nil)
 // twice.
 type RetryPolicy struct {
 	// MaxAttempts is the total number of attempts, the first included.
-	// 1 disables retries; zero or negative means 1.
+	// 1 disables retries; zero means DefaultRetryPolicy.MaxAttempts.
 	MaxAttempts int
 	// MinBackoff is the wait before the first retry; each further retry
-	// waits twice as long, up to MaxBackoff.
+	// waits twice as long, up to MaxBackoff. Zero means
+	// DefaultRetryPolicy.MinBackoff.
 	MinBackoff time.Duration
-	// MaxBackoff caps the wait between attempts.
+	// MaxBackoff caps the wait between attempts. Zero means
+	// DefaultRetryPolicy.MaxBackoff; it must not be below MinBackoff.
 	MaxBackoff time.Duration
+}
+
+// withDefaults returns p with each zero field taken from
+// [DefaultRetryPolicy].
+func (p RetryPolicy) withDefaults() RetryPolicy {
+	if p.MaxAttempts == 0 {
+		p.MaxAttempts = DefaultRetryPolicy.MaxAttempts
+	}
+	if p.MinBackoff == 0 {
+		p.MinBackoff = DefaultRetryPolicy.MinBackoff
+	}
+	if p.MaxBackoff == 0 {
+		p.MaxBackoff = max(DefaultRetryPolicy.MaxBackoff, p.MinBackoff)
+	}
+	return p
+}
+
+// problems returns the problems of a policy that went through
+// withDefaults.
+func (p RetryPolicy) problems() []error {
+	var errs []error
+	if p.MaxAttempts < 0 {
+		errs = append(errs, fmt.Errorf("negative MaxAttempts %d", p.MaxAttempts))
+	}
+	if p.MinBackoff < 0 {
+		errs = append(errs, fmt.Errorf("negative MinBackoff %v", p.MinBackoff))
+	}
+	if p.MaxBackoff < 0 {
+		errs = append(errs, fmt.Errorf("negative MaxBackoff %v", p.MaxBackoff))
+	} else if p.MaxBackoff < p.MinBackoff {
+		errs = append(errs, fmt.Errorf("MaxBackoff %v below MinBackoff %v", p.MaxBackoff, p.MinBackoff))
+	}
+	return errs
 }
 
 // DefaultRetryPolicy is the policy of the default doer: 3 attempts, waiting
 // 50 ms then 100 ms. The whole send, retries included, is still bounded by
-// the send timeout ([WithTimeout]).
+// the send timeout ([WithSendTimeout]).
 var DefaultRetryPolicy = RetryPolicy{MaxAttempts: 3, MinBackoff: 50 * time.Millisecond, MaxBackoff: 500 * time.Millisecond}
 
 // NewDoer returns the default doer: an *http.Client backed by
 // go-retryablehttp over a pooled keep-alive transport, retrying as p says.
 // A nil logger means silent. It is exported so that callers wrapping the
 // transport (with otelhttp, say) can keep the retry semantics.
-func NewDoer(p RetryPolicy, logger *slog.Logger) *http.Client {
-	return newDoer(p, logger, nil)
+//
+// It fails with an error wrapping [ErrInvalidConfig] for a policy with a
+// negative field or a MaxBackoff below MinBackoff.
+func NewDoer(p RetryPolicy, logger *slog.Logger) (*http.Client, error) {
+	p = p.withDefaults()
+	var problems optcheck.Problems
+	for _, err := range p.problems() {
+		problems.Addf("RetryPolicy", "%w", err)
+	}
+	if err := problems.Err(ErrInvalidConfig); err != nil {
+		return nil, err
+	}
+	return newDoer(p, logger, nil), nil
 }
 
 // newDoer is NewDoer with a replaceable dial function, for tests.
@@ -67,9 +115,6 @@ func newDoer(p RetryPolicy, logger *slog.Logger, dial func(ctx context.Context, 
 // A Manager without [WithDoer] calls it directly, without the extra
 // http.Client layer of NewDoer.
 func newRetryClient(p RetryPolicy, logger *slog.Logger, dial func(ctx context.Context, network, addr string) (net.Conn, error)) *retryablehttp.Client {
-	if p.MaxAttempts < 1 {
-		p.MaxAttempts = 1
-	}
 	tr := cleanhttp.DefaultPooledTransport()
 	tr.MaxIdleConnsPerHost = 64
 	if dial != nil {

@@ -81,7 +81,7 @@ func TestRetryPolicyNeverRetriesATimeout(t *testing.T) {
 	}))
 	defer srv.Close()
 	defer close(release)
-	m := newTestManager(t, srv.URL, WithRetryPolicy(fastRetry), WithTimeout(100*time.Millisecond))
+	m := newTestManager(t, srv.URL, WithRetryPolicy(fastRetry), WithSendTimeout(100*time.Millisecond))
 	mustRegister(t, m, "task:1", "tok")
 	if err := m.Send(context.Background(), "task:1", Event{Data: "x"}); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err = %v, want DeadlineExceeded", err)
@@ -230,7 +230,10 @@ func (c *closeRecorder) Close() error             { c.closed = true; return nil 
 func TestNewDoerClosesIdleConnections(t *testing.T) {
 	g := newFakeGateway(t, nil)
 	ignore := goleak.IgnoreCurrent()
-	c := NewDoer(RetryPolicy{MaxAttempts: 1}, nil)
+	c, err := NewDoer(RetryPolicy{MaxAttempts: 1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	resp, err := c.Post(g.URL+wire.SendPath, "application/json", strings.NewReader(`{"token":"t"}`))
 	if err != nil {
 		t.Fatal(err)
@@ -266,8 +269,8 @@ func TestGatewayDownFailsFastWithDefaults(t *testing.T) {
 	if errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("err = %v: the send waited for its timeout", err)
 	}
-	if elapsed >= DefaultTimeout {
-		t.Errorf("the send took %v, want less than the %v timeout", elapsed, DefaultTimeout)
+	if elapsed >= DefaultSendTimeout {
+		t.Errorf("the send took %v, want less than the %v timeout", elapsed, DefaultSendTimeout)
 	}
 	if !m.Connected("task:1") {
 		t.Error("mapping dropped while the gateway was down")

@@ -203,11 +203,15 @@ func ExampleManager_Sweep() {
 // The doer retries only what never reached the gateway, such as a proxy's
 // 503, so the browser still gets the event once.
 func ExampleNewDoer() {
-	doer := sseconn.NewDoer(sseconn.RetryPolicy{
+	doer, err := sseconn.NewDoer(sseconn.RetryPolicy{
 		MaxAttempts: 4,
 		MinBackoff:  10 * time.Millisecond,
 		MaxBackoff:  100 * time.Millisecond,
 	}, nil)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 	// Wrap doer.Transport here (with otelhttp.NewTransport, say) to
 	// instrument every send and keep these retries.
 	gw, m, _, stop := exampleSetup(sseconn.WithDoer(doer))
@@ -218,7 +222,7 @@ func ExampleNewDoer() {
 	defer st.Close()
 
 	gw.FailNextSends(2, http.StatusServiceUnavailable) // a proxy, twice
-	err := m.SendAndClose(ctx, "task:42", sseconn.Event{Name: "done", Data: `{}`})
+	err = m.SendAndClose(ctx, "task:42", sseconn.Event{Name: "done", Data: `{}`})
 	fmt.Println("send:", err, "attempts:", gw.SendAttempts())
 	examplePrint(ctx, st)
 	// Output:

@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/go-retryablehttp"
 
 	"github.com/ssegate/ssegate/internal/errs"
+	"github.com/ssegate/ssegate/internal/optcheck"
 	"github.com/ssegate/ssegate/internal/wire"
 )
 
@@ -29,7 +30,7 @@ type Manager struct {
 	doer    Doer                  // nil when rc is set
 	rc      *retryablehttp.Client // the default doer, called directly
 	cfg     config
-	tel     *telemetry
+	tel     *instruments
 	log     *slog.Logger
 	lanes   lanes
 
@@ -45,18 +46,24 @@ type Manager struct {
 
 // New returns a manager that sends to the gateway at gatewayURL, the base
 // URL of the gateway's internal listener such as "http://127.0.0.1:3000".
-// It returns an error if gatewayURL is not an absolute http or https URL or
-// if the instruments cannot be created.
+//
+// It fails with an error wrapping [ErrInvalidConfig] if gatewayURL is not
+// an absolute http or https URL or an option is invalid, every problem
+// reported and joined with [errors.Join], and with another error if the
+// instruments cannot be created.
 //
 // With [WithSweepInterval] it starts the sweeper goroutine, which
 // [Manager.Shutdown] stops.
 func New(gatewayURL string, opts ...Option) (*Manager, error) {
+	cfg := newConfig(opts)
 	u, err := url.Parse(gatewayURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("sseconn: gateway URL %q is not an absolute http(s) URL", gatewayURL)
+		cfg.problems = append(optcheck.Problems{fmt.Errorf("gateway URL %q is not an absolute http(s) URL", gatewayURL)}, cfg.problems...)
 	}
-	cfg := newConfig(opts)
-	tel, err := newTelemetry(cfg.meterProvider, cfg.tracerProvider)
+	if err := cfg.problems.Err(ErrInvalidConfig); err != nil {
+		return nil, err
+	}
+	tel, err := newInstruments(cfg.meterProvider, cfg.tracerProvider)
 	if err != nil {
 		return nil, fmt.Errorf("sseconn: create instruments: %w", err)
 	}

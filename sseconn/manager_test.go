@@ -331,7 +331,7 @@ func TestRegisterReplacementCloseHoldsNoLock(t *testing.T) {
 		}
 		return answerOK
 	})
-	m := newTestManager(t, g.URL, WithTimeout(time.Minute))
+	m := newTestManager(t, g.URL, WithSendTimeout(time.Minute))
 	unblock := sync.OnceFunc(func() { close(release) })
 	t.Cleanup(unblock) // before the manager's Shutdown and the gateway's Close
 	mustRegister(t, m, "task:1", "old")

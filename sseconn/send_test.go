@@ -212,7 +212,7 @@ func TestSendContextErrors(t *testing.T) {
 		{"caller deadline", nil, func() (context.Context, context.CancelFunc) {
 			return context.WithTimeout(context.Background(), 50*time.Millisecond)
 		}, context.DeadlineExceeded},
-		{"send timeout option", []Option{WithTimeout(50 * time.Millisecond)}, func() (context.Context, context.CancelFunc) {
+		{"send timeout option", []Option{WithSendTimeout(50 * time.Millisecond)}, func() (context.Context, context.CancelFunc) {
 			return context.WithCancel(context.Background())
 		}, context.DeadlineExceeded},
 	}
@@ -389,7 +389,7 @@ func TestSendOrderPerIdentifier(t *testing.T) {
 	}
 	h := newHoldFirst(tokens...)
 	g := newFakeGateway(t, h.answer)
-	m := newTestManager(t, g.URL, WithTimeout(time.Minute))
+	m := newTestManager(t, g.URL, WithSendTimeout(time.Minute))
 	var groups []*sync.WaitGroup
 	for i := range ids {
 		id := fmt.Sprintf("task:%d", i)
@@ -418,7 +418,7 @@ func TestSendOrderPerIdentifier(t *testing.T) {
 func TestCloseIsOrderedAfterEarlierSends(t *testing.T) {
 	h := newHoldFirst("tok")
 	g := newFakeGateway(t, h.answer)
-	m := newTestManager(t, g.URL, WithTimeout(time.Minute))
+	m := newTestManager(t, g.URL, WithSendTimeout(time.Minute))
 	mustRegister(t, m, "task:1", "tok")
 	var calls []func() error
 	for j := range 5 {
@@ -438,7 +438,7 @@ func TestCloseIsOrderedAfterEarlierSends(t *testing.T) {
 func TestCancelledWaiterLeavesTheQueue(t *testing.T) {
 	h := newHoldFirst("tok")
 	g := newFakeGateway(t, h.answer)
-	m := newTestManager(t, g.URL, WithTimeout(time.Minute))
+	m := newTestManager(t, g.URL, WithSendTimeout(time.Minute))
 	mustRegister(t, m, "task:1", "tok")
 	ctx, cancel := context.WithCancel(context.Background())
 	cancelled := make(chan error, 1)
@@ -472,7 +472,7 @@ func TestSlowIdentifierDoesNotDelayAnother(t *testing.T) {
 		}
 		return answerOK
 	})
-	m := newTestManager(t, g.URL, WithTimeout(30*time.Second))
+	m := newTestManager(t, g.URL, WithSendTimeout(30*time.Second))
 	mustRegister(t, m, "task:slow", "slow")
 	mustRegister(t, m, "task:fast", "fast")
 	slowDone := make(chan error, 1)
@@ -528,7 +528,7 @@ func TestSendCapsTheAnswer(t *testing.T) {
 		}
 	}))
 	t.Cleanup(srv.Close)
-	m := newTestManager(t, srv.URL, WithTimeout(5*time.Second))
+	m := newTestManager(t, srv.URL, WithSendTimeout(5*time.Second))
 	mustRegister(t, m, "task:1", "tok")
 	var ge *GatewayError
 	if err := m.Send(context.Background(), "task:1", Event{Data: "x"}); !errors.As(err, &ge) || ge.StatusCode != 500 {
@@ -563,10 +563,10 @@ func (d *recordingDoer) Do(req *http.Request) (*http.Response, error) {
 	}, nil
 }
 
-// Every send is bounded by the per-send timeout, 2 s by default, by WithTimeout otherwise, and by a shorter caller deadline.
+// Every send is bounded by the per-send timeout, 2 s by default, by WithSendTimeout otherwise, and by a shorter caller deadline.
 func TestSendTimeoutBoundsEachRequest(t *testing.T) {
-	if DefaultTimeout != 2*time.Second {
-		t.Errorf("DefaultTimeout = %v, want 2s", DefaultTimeout)
+	if DefaultSendTimeout != 2*time.Second {
+		t.Errorf("DefaultSendTimeout = %v, want 2s", DefaultSendTimeout)
 	}
 	tests := []struct {
 		name     string
@@ -575,9 +575,9 @@ func TestSendTimeoutBoundsEachRequest(t *testing.T) {
 		min, max time.Duration
 	}{
 		{"default", nil, 0, 1500 * time.Millisecond, 2 * time.Second},
-		{"zero option means the default", []Option{WithTimeout(0)}, 0, 1500 * time.Millisecond, 2 * time.Second},
-		{"option", []Option{WithTimeout(7 * time.Second)}, 0, 6500 * time.Millisecond, 7 * time.Second},
-		{"shorter caller deadline wins", []Option{WithTimeout(7 * time.Second)}, 300 * time.Millisecond, time.Nanosecond, 300 * time.Millisecond},
+		{"zero option means the default", []Option{WithSendTimeout(0)}, 0, 1500 * time.Millisecond, 2 * time.Second},
+		{"option", []Option{WithSendTimeout(7 * time.Second)}, 0, 6500 * time.Millisecond, 7 * time.Second},
+		{"shorter caller deadline wins", []Option{WithSendTimeout(7 * time.Second)}, 300 * time.Millisecond, time.Nanosecond, 300 * time.Millisecond},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -5,10 +5,11 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/ssegate/ssegate/internal/telemetry"
 )
 
 // scope is the instrumentation scope of the package's meter and tracer.
@@ -34,8 +35,9 @@ const (
 	reasonSweep      = "sweep"
 )
 
-// telemetry holds the instruments, created once per manager.
-type telemetry struct {
+// instruments holds the tracer and the instruments, created once per
+// manager.
+type instruments struct {
 	options      sync.Map     // optionKey -> the options of a recording
 	cached       atomic.Int64 // options stored so far
 	tracer       trace.Tracer
@@ -47,39 +49,18 @@ type telemetry struct {
 	latency      metric.Float64Histogram
 }
 
-func newTelemetry(mp metric.MeterProvider, tp trace.TracerProvider) (*telemetry, error) {
-	if mp == nil {
-		mp = otel.GetMeterProvider()
+func newInstruments(mp metric.MeterProvider, tp trace.TracerProvider) (*instruments, error) {
+	s := telemetry.New(scope, mp, tp)
+	t := &instruments{
+		tracer:       s.Tracer,
+		connects:     s.Counter("ssegate.connections.connects", "Streams registered.", "{connection}"),
+		disconnects:  s.Counter("ssegate.connections.disconnects", "Live mappings removed, by reason.", "{connection}"),
+		replacements: s.Counter("ssegate.connections.replacements", "Registrations that replaced another stream of the same identifier.", "{connection}"),
+		events:       s.Counter("ssegate.events", "Send attempts, by outcome.", "{event}"),
+		active:       s.UpDownCounter("ssegate.connections.active", "Live identifier-to-token mappings.", "{connection}"),
+		latency:      s.Duration("ssegate.send.duration", "Duration of sends to the gateway, retries and waiting included."),
 	}
-	if tp == nil {
-		tp = otel.GetTracerProvider()
-	}
-	m := mp.Meter(scope)
-	t := &telemetry{tracer: tp.Tracer(scope)}
-	var err error
-	if t.connects, err = m.Int64Counter("ssegate.connections.connects",
-		metric.WithDescription("Streams registered."), metric.WithUnit("{connection}")); err != nil {
-		return nil, err
-	}
-	if t.disconnects, err = m.Int64Counter("ssegate.connections.disconnects",
-		metric.WithDescription("Live mappings removed, by reason."), metric.WithUnit("{connection}")); err != nil {
-		return nil, err
-	}
-	if t.replacements, err = m.Int64Counter("ssegate.connections.replacements",
-		metric.WithDescription("Registrations that replaced another stream of the same identifier."), metric.WithUnit("{connection}")); err != nil {
-		return nil, err
-	}
-	if t.events, err = m.Int64Counter("ssegate.events",
-		metric.WithDescription("Send attempts, by outcome."), metric.WithUnit("{event}")); err != nil {
-		return nil, err
-	}
-	if t.active, err = m.Int64UpDownCounter("ssegate.connections.active",
-		metric.WithDescription("Live identifier-to-token mappings."), metric.WithUnit("{connection}")); err != nil {
-		return nil, err
-	}
-	if t.latency, err = m.Float64Histogram("ssegate.send.duration",
-		metric.WithDescription("Duration of sends to the gateway, retries and waiting included."), metric.WithUnit("s"),
-		metric.WithExplicitBucketBoundaries(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)); err != nil {
+	if err := s.Err(); err != nil {
 		return nil, err
 	}
 	return t, nil
@@ -89,7 +70,7 @@ func kindAttr(identifier string) attribute.KeyValue {
 	return attribute.String("kind", Kind(identifier))
 }
 
-func (t *telemetry) connected(ctx context.Context, identifier string, replaced bool) {
+func (t *instruments) connected(ctx context.Context, identifier string, replaced bool) {
 	set := metric.WithAttributes(kindAttr(identifier))
 	t.connects.Add(ctx, 1, set)
 	if replaced {
@@ -99,7 +80,7 @@ func (t *telemetry) connected(ctx context.Context, identifier string, replaced b
 	t.active.Add(ctx, 1, set)
 }
 
-func (t *telemetry) removed(ctx context.Context, identifier, reason string) {
+func (t *instruments) removed(ctx context.Context, identifier, reason string) {
 	kind := kindAttr(identifier)
 	t.disconnects.Add(ctx, 1, metric.WithAttributes(kind, attribute.String("reason", reason)))
 	t.active.Add(ctx, -1, metric.WithAttributes(kind))
@@ -115,7 +96,7 @@ type optionKey struct{ instrument, kind, op, outcome string }
 // cachedOptions returns the options for k, building and caching them on
 // first use, so that the send path does not rebuild an attribute set per
 // send.
-func cachedOptions[T any](t *telemetry, k optionKey, build func() []T) []T {
+func cachedOptions[T any](t *instruments, k optionKey, build func() []T) []T {
 	if v, ok := t.options.Load(k); ok {
 		return v.([]T)
 	}
@@ -127,7 +108,7 @@ func cachedOptions[T any](t *telemetry, k optionKey, build func() []T) []T {
 }
 
 // eventOptions are the attributes of ssegate.events.
-func (t *telemetry) eventOptions(kind, op, outcome string) []metric.AddOption {
+func (t *instruments) eventOptions(kind, op, outcome string) []metric.AddOption {
 	return cachedOptions(t, optionKey{"events", kind, op, outcome}, func() []metric.AddOption {
 		return []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(
 			attribute.String("kind", kind), attribute.String("op", op), attribute.String("outcome", outcome)))}
@@ -135,7 +116,7 @@ func (t *telemetry) eventOptions(kind, op, outcome string) []metric.AddOption {
 }
 
 // latencyOptions are the attributes of ssegate.send.duration.
-func (t *telemetry) latencyOptions(kind, outcome string) []metric.RecordOption {
+func (t *instruments) latencyOptions(kind, outcome string) []metric.RecordOption {
 	return cachedOptions(t, optionKey{"latency", kind, "", outcome}, func() []metric.RecordOption {
 		return []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(
 			attribute.String("kind", kind), attribute.String("outcome", outcome)))}
@@ -143,7 +124,7 @@ func (t *telemetry) latencyOptions(kind, outcome string) []metric.RecordOption {
 }
 
 // spanOptions are the start options of a send's span.
-func (t *telemetry) spanOptions(kind string) []trace.SpanStartOption {
+func (t *instruments) spanOptions(kind string) []trace.SpanStartOption {
 	return cachedOptions(t, optionKey{"span", kind, "", ""}, func() []trace.SpanStartOption {
 		return []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient),
 			trace.WithAttributes(attribute.String("ssegate.kind", kind))}

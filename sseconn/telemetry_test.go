@@ -17,6 +17,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
+	"github.com/ssegate/ssegate/internal/telemetry"
 	"github.com/ssegate/ssegate/internal/wire"
 )
 
@@ -30,8 +31,8 @@ func collect(t *testing.T, r *sdkmetric.ManualReader, name string) map[string]in
 	}
 	out := map[string]int64{}
 	for _, sm := range rm.ScopeMetrics {
-		if sm.Scope.Name != scope {
-			t.Errorf("instrument scope = %q, want %q", sm.Scope.Name, scope)
+		if sm.Scope.Name != scope || sm.Scope.Version != telemetry.Version {
+			t.Errorf("instrument scope = %q %q, want %q %q", sm.Scope.Name, sm.Scope.Version, scope, telemetry.Version)
 		}
 		for _, md := range sm.Metrics {
 			if md.Name != name {
@@ -167,6 +168,11 @@ func TestTelemetryRecordsSends(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, collect(t, reader, "ssegate.events")); diff != "" {
 		t.Errorf("ssegate.events (-want +got):\n%s", diff)
+	}
+	for _, sp := range sr.Ended() {
+		if s := sp.InstrumentationScope(); s.Name != scope || s.Version != telemetry.Version {
+			t.Errorf("span %s: scope %q %q, want %q %q", sp.Name(), s.Name, s.Version, scope, telemetry.Version)
+		}
 	}
 	wantDisc := map[string]int64{"kind=task,reason=gone": 1}
 	if diff := cmp.Diff(wantDisc, collect(t, reader, "ssegate.connections.disconnects")); diff != "" {

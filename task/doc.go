@@ -126,6 +126,9 @@
 //
 // # Errors
 //
+// [New] fails with an error wrapping [ErrInvalidConfig] for a nil Conn or an
+// invalid option, every problem joined.
+//
 // [Runner.Start] returns [ErrQueueFull], [ErrShutdown] or [ErrNilFunc];
 // [Runner.Cancel] and [Runner.Wait] return [ErrNotFound]. A failed send
 // never fails a task. When the stream is gone ([sseconn.ErrGone],

@@ -13,6 +13,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
+	"github.com/ssegate/ssegate/internal/telemetry"
 	"github.com/ssegate/ssegate/sseconn"
 )
 
@@ -23,7 +24,7 @@ func TestTelemetry(t *testing.T) {
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
 	conn := newFakeConn()
 	conn.SetHook(func(context.Context, string, sseconn.Event) error { return sseconn.ErrGone })
-	r := newTestRunner(t, conn, WithWorkers(1), WithQueueSize(0),
+	r := newTestRunner(t, conn, WithWorkers(1), WithoutQueue(),
 		WithMeterProvider(mp), WithTracerProvider(tp))
 
 	// A parent span in Start's context becomes the parent of the run.
@@ -50,8 +51,8 @@ func TestTelemetry(t *testing.T) {
 	must(t, reader.Collect(context.Background(), &rm))
 	got := map[string]int64{}
 	for _, sm := range rm.ScopeMetrics {
-		if sm.Scope.Name != scope {
-			t.Errorf("scope %q, want %q", sm.Scope.Name, scope)
+		if sm.Scope.Name != scope || sm.Scope.Version != telemetry.Version {
+			t.Errorf("scope %q %q, want %q %q", sm.Scope.Name, sm.Scope.Version, scope, telemetry.Version)
 		}
 		for _, m := range sm.Metrics {
 			var points []metricdata.DataPoint[int64]
@@ -107,8 +108,8 @@ func TestTelemetry(t *testing.T) {
 				statuses[kv.Value.AsString()] = true
 			}
 		}
-		if sp.InstrumentationScope().Name != scope {
-			t.Errorf("span scope %q", sp.InstrumentationScope().Name)
+		if s := sp.InstrumentationScope(); s.Name != scope || s.Version != telemetry.Version {
+			t.Errorf("span scope %q %q, want %q %q", s.Name, s.Version, scope, telemetry.Version)
 		}
 	}
 	if diff := cmp.Diff(map[string]bool{"completed": true, "failed": true, "cancelled": true}, statuses); diff != "" {

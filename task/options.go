@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ssegate/ssegate/callback"
+	"github.com/ssegate/ssegate/internal/optcheck"
 )
 
 // Defaults of the options.
@@ -60,7 +61,6 @@ type config struct {
 	kind           string
 	streamURL      func(id string) string
 	matcher        callback.Matcher
-	routeSet       bool
 	logger         *slog.Logger
 	meterProvider  metric.MeterProvider
 	tracerProvider trace.TracerProvider
@@ -68,6 +68,7 @@ type config struct {
 	errorMessage   func(error) string
 	cancelledEvent bool
 	resumeEvery    time.Duration // how often stalled deliveries are resumed; tests change it
+	problems       optcheck.Problems
 }
 
 func defaultConfig() config {
@@ -85,79 +86,107 @@ func defaultConfig() config {
 }
 
 // WithWorkers sets the size of the worker pool: at most n task functions
-// run at the same time. The default is [DefaultWorkers]. n must be at least
-// 1; [New] fails otherwise.
-func WithWorkers(n int) Option { return optionFunc(func(c *config) { c.workers = n }) }
+// run at the same time. Zero means [DefaultWorkers]; a negative n makes
+// [New] fail.
+func WithWorkers(n int) Option {
+	return optionFunc(func(c *config) { optcheck.Set(&c.problems, "WithWorkers", &c.workers, n) })
+}
 
 // WithQueueSize sets how many started tasks may wait for a free worker.
-// Beyond that, [Runner.Start] returns [ErrQueueFull]. Zero means no queue:
-// Start succeeds only while fewer tasks than workers are pending or running.
-// A task leaves the count when it finishes ([Runner.Wait] returns after
-// that), except that a task cancelled while queued keeps its place until a
-// worker takes it off the queue. The default is [DefaultQueueSize]; a
-// negative n makes [New] fail.
-func WithQueueSize(n int) Option { return optionFunc(func(c *config) { c.queueSize = n }) }
+// Beyond that, [Runner.Start] returns [ErrQueueFull]. A task leaves the
+// count when it finishes ([Runner.Wait] returns after that), except that a
+// task cancelled while queued keeps its place until a worker takes it off
+// the queue. Zero means [DefaultQueueSize]; a negative n makes [New] fail.
+// See [WithoutQueue] for no queue at all.
+func WithQueueSize(n int) Option {
+	return optionFunc(func(c *config) { optcheck.Set(&c.problems, "WithQueueSize", &c.queueSize, n) })
+}
+
+// WithoutQueue runs the Runner without a queue: [Runner.Start] succeeds
+// only while fewer tasks than workers are pending or running, and returns
+// [ErrQueueFull] otherwise. A later [WithQueueSize] with a positive size
+// overrides it.
+func WithoutQueue() Option {
+	return optionFunc(func(c *config) { c.queueSize = 0 })
+}
 
 // WithRetention sets how long a finished task, with its events, is kept for
 // [Runner.Get] and for browsers that connect late. After that it is dropped
-// and a browser that connects gets "task not found". The default is
-// [DefaultRetention]; d must be positive, [New] fails otherwise.
-func WithRetention(d time.Duration) Option { return optionFunc(func(c *config) { c.retention = d }) }
+// and a browser that connects gets "task not found". Zero means
+// [DefaultRetention]; a negative d makes [New] fail.
+func WithRetention(d time.Duration) Option {
+	return optionFunc(func(c *config) { optcheck.Set(&c.problems, "WithRetention", &c.retention, d) })
+}
 
-// WithSendTimeout bounds each send to the gateway. The default is
-// [DefaultSendTimeout]; d must be positive, [New] fails otherwise.
+// WithSendTimeout bounds each send to the gateway. Zero means
+// [DefaultSendTimeout]; a negative d makes [New] fail.
 func WithSendTimeout(d time.Duration) Option {
-	return optionFunc(func(c *config) { c.sendTimeout = d })
+	return optionFunc(func(c *config) { optcheck.Set(&c.problems, "WithSendTimeout", &c.sendTimeout, d) })
 }
 
 // WithMaxResultBytes bounds the JSON encoding of a task's result. A task
 // whose result is larger fails with "task result too large" instead, because
-// the gateway would refuse the event. The default is [DefaultMaxResultBytes];
-// n must be positive, [New] fails otherwise.
+// the gateway would refuse the event. Zero means [DefaultMaxResultBytes]; a
+// negative n makes [New] fail.
 func WithMaxResultBytes(n int) Option {
-	return optionFunc(func(c *config) { c.maxResultBytes = n })
+	return optionFunc(func(c *config) { optcheck.Set(&c.problems, "WithMaxResultBytes", &c.maxResultBytes, n) })
 }
 
-// WithKind sets the kind of task identifiers, "<kind>:<id>". The default is
+// WithKind sets the kind of task identifiers, "<kind>:<id>". Empty means
 // [DefaultKind] ("task"). Changing it changes the default matcher's kind as
-// well; a matcher given with [WithStreamURL] must produce this kind. The
-// kind must be non-empty and free of ':'; [New] fails otherwise.
-func WithKind(kind string) Option { return optionFunc(func(c *config) { c.kind = kind }) }
+// well; a matcher given with [WithStreamURL] must produce this kind. A kind
+// with ':' makes [New] fail.
+func WithKind(kind string) Option {
+	return optionFunc(func(c *config) {
+		switch {
+		case strings.Contains(kind, ":"):
+			c.problems.Addf("WithKind", "kind %q contains ':'", kind)
+		case kind != "":
+			c.kind = kind
+		}
+	})
+}
 
 // WithStreamURL sets the stream URL handed out for each task (the URL the
 // browser opens on the gateway) together with the matcher that recognizes
 // it. They travel together because the matcher must map streamURL(id) back
 // to the identifier "<kind>:<id>"; [New] checks this with a sample id and
-// fails when it does not hold, or when either is nil.
+// fails when it does not hold. Both nil mean the default; one nil makes New
+// fail.
 //
 // The default is "/api/sse/tasks?task_id=<id>" with
 // callback.Query(kind, "/api/sse/tasks", "task_id").
 func WithStreamURL(streamURL func(id string) string, m callback.Matcher) Option {
 	return optionFunc(func(c *config) {
-		c.streamURL = streamURL
-		c.matcher = m
-		c.routeSet = true
+		switch {
+		case streamURL == nil && m == nil:
+			c.streamURL, c.matcher = nil, nil
+		case streamURL == nil || m == nil:
+			c.problems.Addf("WithStreamURL", "needs both a stream URL function and a matcher")
+		default:
+			c.streamURL, c.matcher = streamURL, m
+		}
 	})
 }
 
-// WithLogger sets the logger. A nil logger, like the default, discards
+// WithLogger sets the logger. Nil means the default, which discards
 // everything.
 func WithLogger(l *slog.Logger) Option { return optionFunc(func(c *config) { c.logger = l }) }
 
-// WithMeterProvider sets the meter provider. Nil, like the default, means
-// the global provider.
+// WithMeterProvider sets the meter provider. Nil means the OpenTelemetry
+// global one.
 func WithMeterProvider(mp metric.MeterProvider) Option {
 	return optionFunc(func(c *config) { c.meterProvider = mp })
 }
 
-// WithTracerProvider sets the tracer provider. Nil, like the default, means
-// the global provider.
+// WithTracerProvider sets the tracer provider. Nil means the OpenTelemetry
+// global one.
 func WithTracerProvider(tp trace.TracerProvider) Option {
 	return optionFunc(func(c *config) { c.tracerProvider = tp })
 }
 
 // WithClock sets the function that tells the time, for event timestamps and
-// retention; tests pass a fake clock. Nil, like the default, means time.Now.
+// retention; tests pass a fake clock. Nil means the default, time.Now.
 func WithClock(now func() time.Time) Option { return optionFunc(func(c *config) { c.now = now }) }
 
 // WithErrorMessage sets how the error a task function returns becomes the
@@ -184,27 +213,13 @@ func WithCancelledEvent() Option {
 // sampleID is the id used to check that a matcher follows its stream URL.
 const sampleID = "01234567-89ab-4cde-8f01-23456789abcd"
 
+// ErrInvalidConfig is wrapped by every error [New] returns for a
+// misconfiguration: a nil Conn or a bad option. Each problem is reported,
+// joined with [errors.Join].
+var ErrInvalidConfig = errors.New("task: invalid configuration")
+
 // resolve fills the defaults that depend on other options and validates c.
 func (c *config) resolve() error {
-	var errs []error
-	if c.workers < 1 {
-		errs = append(errs, fmt.Errorf("workers must be at least 1, got %d", c.workers))
-	}
-	if c.queueSize < 0 {
-		errs = append(errs, fmt.Errorf("queue size must not be negative, got %d", c.queueSize))
-	}
-	if c.retention <= 0 {
-		errs = append(errs, fmt.Errorf("retention must be positive, got %v", c.retention))
-	}
-	if c.sendTimeout <= 0 {
-		errs = append(errs, fmt.Errorf("send timeout must be positive, got %v", c.sendTimeout))
-	}
-	if c.maxResultBytes <= 0 {
-		errs = append(errs, fmt.Errorf("max result bytes must be positive, got %d", c.maxResultBytes))
-	}
-	if c.kind == "" || strings.Contains(c.kind, ":") {
-		errs = append(errs, fmt.Errorf("kind %q must be non-empty and free of ':'", c.kind))
-	}
 	if c.logger == nil {
 		c.logger = slog.New(slog.DiscardHandler)
 	}
@@ -214,22 +229,16 @@ func (c *config) resolve() error {
 	if c.errorMessage == nil {
 		c.errorMessage = func(err error) string { return err.Error() }
 	}
-	if !c.routeSet {
+	if c.matcher == nil {
 		c.streamURL = defaultStreamURL
 		c.matcher = callback.Query(c.kind, DefaultStreamPath, DefaultStreamParam)
 	}
-	switch {
-	case c.streamURL == nil || c.matcher == nil:
-		errs = append(errs, errors.New("WithStreamURL needs both a stream URL function and a matcher"))
-	case len(errs) == 0:
+	if len(c.problems) == 0 {
 		if err := c.checkRoute(); err != nil {
-			errs = append(errs, err)
+			c.problems.Add(err)
 		}
 	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("task: invalid options: %w", err)
-	}
-	return nil
+	return c.problems.Err(ErrInvalidConfig)
 }
 
 // checkRoute reports whether the matcher maps the stream URL of a sample id
@@ -238,16 +247,16 @@ func (c *config) checkRoute() error {
 	raw := c.streamURL(sampleID)
 	u, err := url.Parse(raw)
 	if err != nil {
-		return fmt.Errorf("stream URL %q does not parse: %w", raw, err)
+		return fmt.Errorf("route: stream URL %q does not parse: %w", raw, err)
 	}
 	m, ok, err := c.matcher.Match(u)
 	switch want := c.kind + ":" + sampleID; {
 	case err != nil:
-		return fmt.Errorf("matcher refuses stream URL %q: %w", raw, err)
+		return fmt.Errorf("route: matcher refuses stream URL %q: %w", raw, err)
 	case !ok:
-		return fmt.Errorf("matcher does not match stream URL %q", raw)
+		return fmt.Errorf("route: matcher does not match stream URL %q", raw)
 	case m.Identifier != want:
-		return fmt.Errorf("matcher maps stream URL %q to %q, want %q", raw, m.Identifier, want)
+		return fmt.Errorf("route: matcher maps stream URL %q to %q, want %q", raw, m.Identifier, want)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package task
 
 import (
 	"context"
+	"errors"
 	"net/url"
 	"strings"
 	"testing"
@@ -13,47 +14,40 @@ import (
 )
 
 func TestNewInvalid(t *testing.T) {
+	const prefix = "task: invalid configuration: "
+	query := callback.Query("task", "/x", "id")
+	xURL := func(id string) string { return "/x?id=" + id }
 	tests := []struct {
-		name    string
-		conn    Conn
-		opts    []Option
-		wantErr string
+		name string
+		conn Conn
+		opts []Option
+		want []string // the lines of the error
 	}{
-		{"nil conn", nil, nil, "nil Conn"},
-		{"no workers", newFakeConn(), []Option{WithWorkers(0)}, "workers must be at least 1"},
-		{"negative queue", newFakeConn(), []Option{WithQueueSize(-1)}, "queue size must not be negative"},
-		{"zero retention", newFakeConn(), []Option{WithRetention(0)}, "retention must be positive"},
-		{"zero send timeout", newFakeConn(), []Option{WithSendTimeout(0)}, "send timeout must be positive"},
-		{"zero max result", newFakeConn(), []Option{WithMaxResultBytes(0)}, "max result bytes must be positive"},
-		{"empty kind", newFakeConn(), []Option{WithKind("")}, "kind"},
-		{"kind with colon", newFakeConn(), []Option{WithKind("a:b")}, "kind"},
-		{"nil stream URL", newFakeConn(), []Option{WithStreamURL(nil, callback.Query("task", "/x", "id"))}, "needs both"},
-		{"nil matcher", newFakeConn(), []Option{WithStreamURL(func(id string) string { return "/x?id=" + id }, nil)}, "needs both"},
-		{
-			"matcher on another path", newFakeConn(),
-			[]Option{WithStreamURL(func(id string) string { return "/x?id=" + id }, callback.Query("task", "/y", "id"))},
-			"does not match",
-		},
-		{
-			"matcher of another kind", newFakeConn(),
-			[]Option{WithStreamURL(func(id string) string { return "/x?id=" + id }, callback.Query("job", "/x", "id"))},
-			`want "task:`,
-		},
-		{
-			"matcher refuses", newFakeConn(),
-			[]Option{WithStreamURL(func(string) string { return "/x?id=" }, callback.Query("task", "/x", "id"))},
-			"refuses",
-		},
-		{
-			"URL does not parse", newFakeConn(),
-			[]Option{WithStreamURL(func(string) string { return "%zz" }, callback.Query("task", "/x", "id"))},
-			"does not parse",
-		},
-		{
-			"several problems", newFakeConn(),
-			[]Option{WithWorkers(-1), WithRetention(-1)},
-			"workers must be at least 1, got -1\nretention must be positive",
-		},
+		{"nil conn", nil, nil, []string{prefix + "nil Conn"}},
+		{"negative workers", newFakeConn(), []Option{WithWorkers(-1)}, []string{prefix + "WithWorkers: negative value -1"}},
+		{"negative queue", newFakeConn(), []Option{WithQueueSize(-1)}, []string{prefix + "WithQueueSize: negative value -1"}},
+		{"negative retention", newFakeConn(), []Option{WithRetention(-time.Minute)}, []string{prefix + "WithRetention: negative value -1m0s"}},
+		{"negative send timeout", newFakeConn(), []Option{WithSendTimeout(-time.Second)}, []string{prefix + "WithSendTimeout: negative value -1s"}},
+		{"negative max result", newFakeConn(), []Option{WithMaxResultBytes(-1)}, []string{prefix + "WithMaxResultBytes: negative value -1"}},
+		{"kind with colon", newFakeConn(), []Option{WithKind("a:b")}, []string{prefix + `WithKind: kind "a:b" contains ':'`}},
+		{"nil stream URL", newFakeConn(), []Option{WithStreamURL(nil, query)},
+			[]string{prefix + "WithStreamURL: needs both a stream URL function and a matcher"}},
+		{"nil matcher", newFakeConn(), []Option{WithStreamURL(xURL, nil)},
+			[]string{prefix + "WithStreamURL: needs both a stream URL function and a matcher"}},
+		{"matcher on another path", newFakeConn(), []Option{WithStreamURL(xURL, callback.Query("task", "/y", "id"))},
+			[]string{prefix + `route: matcher does not match stream URL "/x?id=` + sampleID + `"`}},
+		{"matcher of another kind", newFakeConn(), []Option{WithStreamURL(xURL, callback.Query("job", "/x", "id"))},
+			[]string{prefix + `route: matcher maps stream URL "/x?id=` + sampleID + `" to "job:` + sampleID + `", want "task:` + sampleID + `"`}},
+		{"matcher refuses", newFakeConn(), []Option{WithStreamURL(func(string) string { return "/x?id=" }, query)},
+			[]string{prefix + `route: matcher refuses stream URL "/x?id=": callback: parameter "id" is empty`}},
+		{"URL does not parse", newFakeConn(), []Option{WithStreamURL(func(string) string { return "%zz" }, query)},
+			[]string{prefix + `route: stream URL "%zz" does not parse: parse "%zz": invalid URL escape "%zz"`}},
+		{"several at once", nil, []Option{WithWorkers(-1), WithRetention(-1), WithKind("a:b")}, []string{
+			prefix + "nil Conn",
+			prefix + "WithWorkers: negative value -1",
+			prefix + "WithRetention: negative value -1ns",
+			prefix + `WithKind: kind "a:b" contains ':'`,
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -62,8 +56,11 @@ func TestNewInvalid(t *testing.T) {
 				_ = r.Shutdown(context.Background())
 				t.Fatal("New succeeded")
 			}
-			if !strings.Contains(err.Error(), tt.wantErr) {
-				t.Errorf("New: %v, want it to contain %q", err, tt.wantErr)
+			if !errors.Is(err, ErrInvalidConfig) {
+				t.Errorf("New: %v, want an error wrapping ErrInvalidConfig", err)
+			}
+			if diff := cmp.Diff(tt.want, strings.Split(err.Error(), "\n")); diff != "" {
+				t.Errorf("error lines (-want +got):\n%s", diff)
 			}
 		})
 	}
@@ -71,7 +68,8 @@ func TestNewInvalid(t *testing.T) {
 
 func TestOptionsDefaults(t *testing.T) {
 	r := newTestRunner(t, newFakeConn(), nil, WithLogger(nil), WithMeterProvider(nil),
-		WithTracerProvider(nil), WithClock(nil), WithErrorMessage(nil))
+		WithTracerProvider(nil), WithClock(nil), WithErrorMessage(nil), WithWorkers(0), WithQueueSize(0),
+		WithRetention(0), WithSendTimeout(0), WithMaxResultBytes(0), WithKind(""), WithStreamURL(nil, nil))
 	got := struct {
 		Workers, Queue, MaxResult int
 		Retention, SendTimeout    time.Duration

@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ssegate/ssegate/internal/errs"
+	"github.com/ssegate/ssegate/internal/telemetry"
 	"github.com/ssegate/ssegate/internal/uuid"
 	"github.com/ssegate/ssegate/sseconn"
 )
@@ -91,12 +92,13 @@ type Runner struct {
 // New returns a Runner that sends through conn. It starts the workers and a
 // sweeper that drops expired tasks; [Runner.Shutdown] stops them.
 //
-// It returns an error for a nil conn or an invalid option.
+// It returns an error wrapping [ErrInvalidConfig] for a nil conn or an
+// invalid option, every problem reported and joined with [errors.Join].
 func New(conn Conn, opts ...Option) (*Runner, error) {
-	if conn == nil {
-		return nil, errors.New("task: nil Conn")
-	}
 	cfg := defaultConfig()
+	if conn == nil {
+		cfg.problems.Add(errors.New("nil Conn"))
+	}
 	for _, o := range opts {
 		if o != nil {
 			o.apply(&cfg)
@@ -105,8 +107,9 @@ func New(conn Conn, opts ...Option) (*Runner, error) {
 	if err := cfg.resolve(); err != nil {
 		return nil, err
 	}
-	m, err := newMetrics(cfg.meterProvider, cfg.kind)
-	if err != nil {
+	sc := telemetry.New(scope, cfg.meterProvider, cfg.tracerProvider)
+	m := newMetrics(sc, cfg.kind)
+	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("task: create instruments: %w", err)
 	}
 	r := &Runner{
@@ -114,7 +117,7 @@ func New(conn Conn, opts ...Option) (*Runner, error) {
 		cfg:         cfg,
 		log:         cfg.logger,
 		metrics:     m,
-		tracer:      tracer(cfg.tracerProvider),
+		tracer:      sc.Tracer,
 		tasks:       make(map[string]*task),
 		stalled:     make(map[*task]struct{}),
 		queue:       make(chan *task, cfg.workers+cfg.queueSize),

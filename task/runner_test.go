@@ -662,7 +662,11 @@ func TestQueueFull(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("workers=%d,queue=%d", tt.workers, tt.queue), func(t *testing.T) {
-			r := newTestRunner(t, newFakeConn(), WithWorkers(tt.workers), WithQueueSize(tt.queue))
+			queue := WithQueueSize(tt.queue)
+			if tt.queue == 0 {
+				queue = WithoutQueue()
+			}
+			r := newTestRunner(t, newFakeConn(), WithWorkers(tt.workers), queue)
 			s := newStepper(nil)
 			var ids []string
 			for range tt.workers + tt.queue {

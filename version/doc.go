@@ -87,6 +87,9 @@
 //
 // # Errors
 //
+// [New] and [NewHTTPSource] fail with an error wrapping [ErrInvalidConfig]
+// for a nil argument or an invalid option, every problem joined.
+//
 // [Notifier.Notify] and [Notifier.Broadcast] return an error only for input
 // that can never be sent: [ErrInvalidRequestID], [ErrInvalidInfo], or an
 // event the connection manager rejects as invalid or too large. A browser
@@ -109,6 +112,11 @@
 //   - ssegate.version.connects: connects by what was "sent" first (flushed,
 //     current, unknown, resent, handed_off).
 //
-// Attributes never carry request ids. With [WithLogger] it logs dropped
+// Metric attributes never carry request ids. With [WithTracerProvider]
+// (default: the global provider) Notify, Broadcast and Connect each make an
+// internal span, "version.notify", "version.broadcast" and
+// "version.connect", the parent of the spans of the sends they make; the
+// notify and connect spans carry the request id. Metrics are recorded with
+// the caller's context. With [WithLogger] it logs dropped
 // events and source failures at Warn level; without one it is silent.
 package version

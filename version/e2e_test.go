@@ -291,7 +291,7 @@ func TestE2ESourceFailureSendsUnknown(t *testing.T) {
 		src  version.Source
 		want string
 	}{
-		{"timeout", newSource(t, slow.url(), version.WithFetchTimeout(100*time.Millisecond)),
+		{"timeout", newSource(t, slow.url(), version.WithSourceTimeout(100*time.Millisecond)),
 			`{"version":"unknown","error":"timeout"}`},
 		{"status", newSource(t, broken.url()),
 			`{"version":"unknown","error":"version.json answered status 502"}`},

@@ -63,7 +63,7 @@ func ExampleHTTPSource_Current() {
 	defer srv.Close()
 	ctx := context.Background()
 
-	src, err := version.NewHTTPSource(srv.URL+"/app/version.json", version.WithCacheTTL(time.Minute))
+	src, err := version.NewHTTPSource(srv.URL+"/app/version.json", version.WithSourceCacheTTL(time.Minute))
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -141,8 +141,8 @@ func ExampleNewHTTPSource() {
 	defer srv.Close()
 
 	src, err := version.NewHTTPSource(srv.URL+"/version.json",
-		version.WithFetchTimeout(500*time.Millisecond),
-		version.WithCacheTTL(30*time.Second),
+		version.WithSourceTimeout(500*time.Millisecond),
+		version.WithSourceCacheTTL(30*time.Second),
 	)
 	if err != nil {
 		log.Fatal(err)

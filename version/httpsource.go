@@ -9,13 +9,15 @@ import (
 	"net/url"
 	"sync"
 	"time"
+
+	"github.com/ssegate/ssegate/internal/optcheck"
 )
 
 // Defaults of [HTTPSource].
 const (
-	DefaultFetchTimeout = time.Second      // see WithFetchTimeout
-	DefaultMaxBytes     = 64 << 10         // see WithMaxBytes
-	DefaultCacheTTL     = 10 * time.Second // see WithCacheTTL
+	DefaultSourceTimeout      = time.Second      // see WithSourceTimeout
+	DefaultSourceMaxBodyBytes = 64 << 10         // see WithSourceMaxBodyBytes
+	DefaultSourceCacheTTL     = 10 * time.Second // see WithSourceCacheTTL
 )
 
 // Doer sends an HTTP request. *http.Client satisfies it.
@@ -36,8 +38,8 @@ type HTTPSource struct {
 	url      string
 	doer     Doer
 	timeout  time.Duration
-	maxBytes int64
-	ttl      time.Duration
+	maxBytes int
+	ttl      time.Duration // zero disables the cache
 	now      func() time.Time
 
 	// joinHook, when set by tests, is called when a caller joins a fetch
@@ -60,94 +62,124 @@ type fetchCall struct {
 	canceled bool // the fetching caller's own context ended
 }
 
-// HTTPOption configures an [HTTPSource].
-type HTTPOption interface {
-	applyHTTP(*HTTPSource)
+// SourceOption configures an [HTTPSource]. Its functions are named
+// WithSource… so that they cannot be mistaken for the options of a
+// [Notifier] ([Option]): both kinds are passed in the same few lines of a
+// program's set-up, and a Notifier has a timeout of its own.
+type SourceOption interface {
+	applySource(*sourceConfig)
 }
 
-type httpOptionFunc func(*HTTPSource)
+type sourceOptionFunc func(*sourceConfig)
 
-func (f httpOptionFunc) applyHTTP(s *HTTPSource) { f(s) }
+func (f sourceOptionFunc) applySource(c *sourceConfig) { f(c) }
 
-// WithDoer sets the HTTP client used to fetch version.json. nil means the
-// default: an *http.Client with a private transport that closes each
+// sourceConfig is what the SourceOptions build.
+type sourceConfig struct {
+	doer     Doer
+	timeout  time.Duration
+	maxBytes int
+	ttl      time.Duration
+	noCache  bool
+	now      func() time.Time
+	problems optcheck.Problems
+}
+
+// WithSourceDoer sets the HTTP client used to fetch version.json. Nil means
+// the default: an *http.Client with a private transport that closes each
 // connection after its fetch, so that nothing outlives a fetch (an
 // HTTPSource has no Close) and no global transport is used.
-func WithDoer(d Doer) HTTPOption {
-	return httpOptionFunc(func(s *HTTPSource) {
+func WithSourceDoer(d Doer) SourceOption {
+	return sourceOptionFunc(func(c *sourceConfig) {
 		if d != nil {
-			s.doer = d
+			c.doer = d
 		}
 	})
 }
 
-// WithFetchTimeout bounds each fetch, connection and body included. Zero or
-// negative means [DefaultFetchTimeout] (1 s), which leaves room inside the
-// gateway's 5 s connect-callback timeout.
-func WithFetchTimeout(d time.Duration) HTTPOption {
-	return httpOptionFunc(func(s *HTTPSource) {
-		if d > 0 {
-			s.timeout = d
-		}
+// WithSourceTimeout bounds each fetch, connection and body included. Zero
+// means [DefaultSourceTimeout] (1 s), which leaves room inside the
+// gateway's 5 s connect-callback timeout; a negative d makes
+// [NewHTTPSource] fail.
+func WithSourceTimeout(d time.Duration) SourceOption {
+	return sourceOptionFunc(func(c *sourceConfig) { optcheck.Set(&c.problems, "WithSourceTimeout", &c.timeout, d) })
+}
+
+// WithSourceMaxBodyBytes caps the size of version.json; a larger body fails
+// with [ErrBodyTooLarge]. Zero means [DefaultSourceMaxBodyBytes] (64 KiB);
+// a negative n makes [NewHTTPSource] fail.
+func WithSourceMaxBodyBytes(n int) SourceOption {
+	return sourceOptionFunc(func(c *sourceConfig) {
+		optcheck.Set(&c.problems, "WithSourceMaxBodyBytes", &c.maxBytes, n)
 	})
 }
 
-// WithMaxBytes caps the size of version.json. Zero or negative means
-// [DefaultMaxBytes] (64 KiB). A larger body fails with
-// [ErrBodyTooLarge].
-func WithMaxBytes(n int64) HTTPOption {
-	return httpOptionFunc(func(s *HTTPSource) {
-		if n > 0 {
-			s.maxBytes = n
-		}
-	})
+// WithSourceCacheTTL sets how long a successfully fetched version is
+// reused. Zero means [DefaultSourceCacheTTL] (10 s); a negative d makes
+// [NewHTTPSource] fail. See [WithoutSourceCache] to fetch every time.
+func WithSourceCacheTTL(d time.Duration) SourceOption {
+	return sourceOptionFunc(func(c *sourceConfig) { optcheck.Set(&c.problems, "WithSourceCacheTTL", &c.ttl, d) })
 }
 
-// WithCacheTTL sets how long a successfully fetched version is reused.
-// Zero means [DefaultCacheTTL] (10 s); a negative value disables caching
-// (concurrent callers still share a fetch in flight).
-func WithCacheTTL(d time.Duration) HTTPOption {
-	return httpOptionFunc(func(s *HTTPSource) {
-		if d != 0 {
-			s.ttl = d
-		}
-	})
+// WithoutSourceCache disables the cache: every call of
+// [HTTPSource.Current] that finds no fetch in flight fetches (concurrent
+// callers still share a fetch in flight). It wins over
+// [WithSourceCacheTTL].
+func WithoutSourceCache() SourceOption {
+	return sourceOptionFunc(func(c *sourceConfig) { c.noCache = true })
 }
 
-// WithCacheClock sets the clock used for the cache TTL. nil means
+// WithSourceClock sets the clock used for the cache TTL. Nil means
 // time.Now.
-func WithCacheClock(now func() time.Time) HTTPOption {
-	return httpOptionFunc(func(s *HTTPSource) {
+func WithSourceClock(now func() time.Time) SourceOption {
+	return sourceOptionFunc(func(c *sourceConfig) {
 		if now != nil {
-			s.now = now
+			c.now = now
 		}
 	})
 }
 
 // NewHTTPSource returns a source that reads version.json from rawURL, which
 // must be an absolute http or https URL.
-func NewHTTPSource(rawURL string, opts ...HTTPOption) (*HTTPSource, error) {
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return nil, fmt.Errorf("version: invalid version.json URL: %w", err)
-	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, errors.New("version: version.json URL must be an absolute http or https URL")
-	}
-	s := &HTTPSource{
-		url:      u.String(),
-		doer:     newDefaultClient(),
-		timeout:  DefaultFetchTimeout,
-		maxBytes: DefaultMaxBytes,
-		ttl:      DefaultCacheTTL,
+//
+// It fails with an error wrapping [ErrInvalidConfig] for another URL or an
+// invalid option; every problem is reported, joined with [errors.Join].
+func NewHTTPSource(rawURL string, opts ...SourceOption) (*HTTPSource, error) {
+	c := sourceConfig{
+		timeout:  DefaultSourceTimeout,
+		maxBytes: DefaultSourceMaxBodyBytes,
+		ttl:      DefaultSourceCacheTTL,
 		now:      time.Now,
+	}
+	u, err := url.Parse(rawURL)
+	switch {
+	case err != nil:
+		c.problems.Add(fmt.Errorf("version.json URL: %w", err))
+	case (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+		c.problems.Add(errors.New("version.json URL must be an absolute http or https URL"))
 	}
 	for _, o := range opts {
 		if o != nil {
-			o.applyHTTP(s)
+			o.applySource(&c)
 		}
 	}
-	return s, nil
+	if err := c.problems.Err(ErrInvalidConfig); err != nil {
+		return nil, err
+	}
+	if c.doer == nil {
+		c.doer = newDefaultClient()
+	}
+	if c.noCache {
+		c.ttl = 0
+	}
+	return &HTTPSource{
+		url:      u.String(),
+		doer:     c.doer,
+		timeout:  c.timeout,
+		maxBytes: c.maxBytes,
+		ttl:      c.ttl,
+		now:      c.now,
+	}, nil
 }
 
 // newDefaultClient returns the default doer of an HTTPSource: a private
@@ -236,14 +268,14 @@ func (s *HTTPSource) fetch(ctx context.Context) (Info, error) {
 	if resp.StatusCode != http.StatusOK {
 		return Info{}, &StatusError{StatusCode: resp.StatusCode}
 	}
-	if resp.ContentLength > s.maxBytes {
+	if resp.ContentLength > int64(s.maxBytes) {
 		return Info{}, fmt.Errorf("%w: %d bytes, limit %d", ErrBodyTooLarge, resp.ContentLength, s.maxBytes)
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, s.maxBytes+1))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, int64(s.maxBytes)+1))
 	if err != nil {
 		return Info{}, fmt.Errorf("version: read version.json: %w", err)
 	}
-	if int64(len(body)) > s.maxBytes {
+	if len(body) > s.maxBytes {
 		return Info{}, fmt.Errorf("%w: limit %d bytes", ErrBodyTooLarge, s.maxBytes)
 	}
 	info, err := ParseInfo(body)

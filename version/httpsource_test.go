@@ -38,7 +38,7 @@ func newVersionServer(t *testing.T, answer http.HandlerFunc) *versionServer {
 
 func (vs *versionServer) url() string { return vs.URL + "/version.json" }
 
-func newSource(t *testing.T, rawURL string, opts ...version.HTTPOption) *version.HTTPSource {
+func newSource(t *testing.T, rawURL string, opts ...version.SourceOption) *version.HTTPSource {
 	t.Helper()
 	s, err := version.NewHTTPSource(rawURL, opts...)
 	if err != nil {
@@ -112,7 +112,7 @@ func TestHTTPSource(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			vs := newVersionServer(t, tt.answer)
-			s := newSource(t, vs.url(), version.WithMaxBytes(maxBytes))
+			s := newSource(t, vs.url(), version.WithSourceMaxBodyBytes(maxBytes))
 			got, err := s.Current(context.Background())
 			if tt.wantErr != nil {
 				if err == nil || !tt.wantErr(err) {
@@ -139,7 +139,7 @@ func TestHTTPSourceTimeout(t *testing.T) {
 		}
 	})
 	t.Cleanup(func() { close(release) }) // runs before vs.Close
-	s := newSource(t, vs.url(), version.WithFetchTimeout(50*time.Millisecond))
+	s := newSource(t, vs.url(), version.WithSourceTimeout(50*time.Millisecond))
 	start := time.Now()
 	_, err := s.Current(context.Background())
 	if !errors.Is(err, context.DeadlineExceeded) {
@@ -160,7 +160,7 @@ func TestHTTPSourceCache(t *testing.T) {
 		fmt.Fprint(w, `{"version":"1"}`)
 	})
 	clk := newClock()
-	s := newSource(t, vs.url(), version.WithCacheTTL(10*time.Second), version.WithCacheClock(clk.Now))
+	s := newSource(t, vs.url(), version.WithSourceCacheTTL(10*time.Second), version.WithSourceClock(clk.Now))
 	ctx := context.Background()
 
 	steps := []struct {
@@ -198,7 +198,7 @@ func TestHTTPSourceCache(t *testing.T) {
 
 func TestHTTPSourceNoCache(t *testing.T) {
 	vs := newVersionServer(t, func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, `{"version":"1"}`) })
-	s := newSource(t, vs.url(), version.WithCacheTTL(-1))
+	s := newSource(t, vs.url(), version.WithoutSourceCache())
 	for range 3 {
 		if _, err := s.Current(context.Background()); err != nil {
 			t.Fatal(err)
@@ -235,7 +235,7 @@ func (d *blockingDoer) Do(r *http.Request) (*http.Response, error) {
 func TestHTTPSourceSharesOneFetch(t *testing.T) {
 	const callers = 8
 	d := &blockingDoer{entered: make(chan struct{}, callers), release: make(chan struct{})}
-	s := newSource(t, "http://version.invalid/version.json", version.WithDoer(d), version.WithFetchTimeout(10*time.Second))
+	s := newSource(t, "http://version.invalid/version.json", version.WithSourceDoer(d), version.WithSourceTimeout(10*time.Second))
 	joined := make(chan struct{}, callers)
 	version.SetJoinHook(s, func() { joined <- struct{}{} })
 
@@ -270,7 +270,7 @@ func TestHTTPSourceFetcherCanceled(t *testing.T) {
 	// When the caller that fetches gives up, a caller that joined it
 	// fetches again instead of failing with someone else's cancellation.
 	d := &blockingDoer{entered: make(chan struct{}, 2), release: make(chan struct{})}
-	s := newSource(t, "http://version.invalid/version.json", version.WithDoer(d), version.WithFetchTimeout(10*time.Second))
+	s := newSource(t, "http://version.invalid/version.json", version.WithSourceDoer(d), version.WithSourceTimeout(10*time.Second))
 	joined := make(chan struct{}, 1)
 	version.SetJoinHook(s, func() { joined <- struct{}{} })
 
@@ -306,7 +306,7 @@ func TestHTTPSourceFetcherCanceled(t *testing.T) {
 
 func TestHTTPSourceWaiterContext(t *testing.T) {
 	d := &blockingDoer{entered: make(chan struct{}, 1), release: make(chan struct{})}
-	s := newSource(t, "http://version.invalid/version.json", version.WithDoer(d), version.WithFetchTimeout(10*time.Second))
+	s := newSource(t, "http://version.invalid/version.json", version.WithSourceDoer(d), version.WithSourceTimeout(10*time.Second))
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		if _, err := s.Current(context.Background()); err != nil {
@@ -356,7 +356,7 @@ func (d *panicDoer) Do(*http.Request) (*http.Response, error) {
 }
 
 func TestHTTPSourceDoerPanicReleasesFetch(t *testing.T) {
-	s := newSource(t, "http://version.invalid/version.json", version.WithDoer(&panicDoer{}))
+	s := newSource(t, "http://version.invalid/version.json", version.WithSourceDoer(&panicDoer{}))
 	func() {
 		defer func() {
 			if recover() == nil {
@@ -381,7 +381,7 @@ func TestHTTPSourceLeavesNoConnectionOpen(t *testing.T) {
 		fmt.Fprint(w, `{"version":"1.2.3"}`)
 	})
 	ignore := goleak.IgnoreCurrent()
-	src := newSource(t, vs.url(), version.WithCacheTTL(-1))
+	src := newSource(t, vs.url(), version.WithoutSourceCache())
 	for range 2 {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		info, err := src.Current(ctx)

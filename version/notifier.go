@@ -12,6 +12,9 @@ import (
 	"strings"
 	"sync"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+
 	"github.com/ssegate/ssegate/callback"
 	"github.com/ssegate/ssegate/internal/wire"
 	"github.com/ssegate/ssegate/sseconn"
@@ -111,40 +114,45 @@ type Notifier struct {
 	lru      lruList           // every entry, least recently notified first
 	npending int               // pending events, snapshots excluded
 	nreqs    int               // request ids with at least one pending event
-	drops    []dropRecord      // drops to log once mu is released
+	drops    []dropRecord      // drops to count and log once mu is released
+	pdelta   int64             // change of ssegate.version.pending to record once mu is released
 }
 
 var _ callback.Service = (*Notifier)(nil)
 
 // New returns a notifier that sends over conn and asks src for the current
-// version. It fails if conn or src is nil or the instruments cannot be
+// version.
+//
+// It fails with an error wrapping [ErrInvalidConfig] if conn or src is nil
+// or an option is invalid (every problem reported, joined with
+// [errors.Join]), and with another error if the instruments cannot be
 // created.
 func New(conn Conn, src Source, opts ...Option) (*Notifier, error) {
+	cfg := defaultConfig()
 	if conn == nil {
-		return nil, errors.New("version: nil Conn")
+		cfg.problems.Add(errors.New("nil Conn"))
 	}
 	if src == nil {
-		return nil, errors.New("version: nil Source")
+		cfg.problems.Add(errors.New("nil Source"))
 	}
-	cfg := defaultConfig()
 	for _, o := range opts {
 		if o != nil {
 			o.apply(&cfg)
 		}
 	}
-	ins, err := newInstruments(cfg.meterProvider)
+	cfg.resolve()
+	if err := cfg.problems.Err(ErrInvalidConfig); err != nil {
+		return nil, err
+	}
+	ins, err := newInstruments(cfg.meterProvider, cfg.tracerProvider)
 	if err != nil {
 		return nil, fmt.Errorf("version: create instruments: %w", err)
-	}
-	m := cfg.matcher
-	if m == nil {
-		m = callback.Query(Kind, cfg.path, cfg.param)
 	}
 	return &Notifier{
 		conn:    conn,
 		src:     src,
 		cfg:     cfg,
-		matcher: m,
+		matcher: cfg.matcher,
 		prefix:  Kind + ":",
 		log:     cfg.logger,
 		ins:     ins,
@@ -203,7 +211,9 @@ func event(info Info) (sseconn.Event, error) {
 // neither delivered nor kept: an error wrapping [ErrInvalidRequestID] or
 // [ErrInvalidInfo], or a Delivery.Err matching sseconn.ErrInvalidEvent or
 // sseconn.ErrTooLarge. A Pending Delivery is not an error.
-func (n *Notifier) Notify(ctx context.Context, requestID string, info Info) (Delivery, error) {
+func (n *Notifier) Notify(ctx context.Context, requestID string, info Info) (d Delivery, err error) {
+	ctx, span := n.ins.start(ctx, "version.notify", attribute.String("version.request_id", requestID))
+	defer func() { endSpan(span, d.Status, err) }()
 	if err := checkRequestID(requestID); err != nil {
 		return Delivery{RequestID: requestID, Status: Dropped, Err: err}, err
 	}
@@ -216,10 +226,10 @@ func (n *Notifier) Notify(ctx context.Context, requestID string, info Info) (Del
 	n.expireLocked(now)
 	e := n.entryLocked(requestID, now)
 	p := n.pushLocked(e, ev, now)
-	d := n.settleLocked(ctx, e, p)
-	n.unlock()
+	d = n.settleLocked(ctx, e, p)
+	n.unlock(ctx)
 
-	n.ins.event(opNotify, d.Status)
+	n.ins.event(ctx, opNotify, d.Status)
 	if d.Status == Dropped && isInvalid(d.Err) {
 		return d, d.Err
 	}
@@ -243,8 +253,11 @@ func isInvalid(err error) bool {
 //
 // Broadcast fails only for an invalid info ([ErrInvalidInfo]).
 func (n *Notifier) Broadcast(ctx context.Context, info Info) ([]Delivery, error) {
+	ctx, span := n.ins.start(ctx, "version.broadcast")
+	defer span.End()
 	ev, err := event(info)
 	if err != nil {
+		span.SetStatus(codes.Error, err.Error())
 		return nil, err
 	}
 	type queued struct {
@@ -291,11 +304,12 @@ func (n *Notifier) Broadcast(ctx context.Context, info Info) ([]Delivery, error)
 	for _, q := range mine {
 		out = append(out, n.settleLocked(ctx, q.e, q.p))
 	}
-	n.unlock()
+	n.unlock(ctx)
 	for _, d := range out {
-		n.ins.event(opBroadcast, d.Status)
+		n.ins.event(ctx, opBroadcast, d.Status)
 	}
 	slices.SortFunc(out, func(a, b Delivery) int { return cmp.Compare(a.RequestID, b.RequestID) })
+	span.SetAttributes(attribute.Int("version.deliveries", len(out)))
 	return out, nil
 }
 
@@ -306,7 +320,7 @@ func (n *Notifier) keep(ctx context.Context, rid string, ev sseconn.Event, sendE
 	gone := errors.Is(sendErr, sseconn.ErrGone) || errors.Is(sendErr, sseconn.ErrNotConnected)
 	now := n.cfg.now()
 	n.lock()
-	defer n.unlock()
+	defer n.unlock(ctx)
 	n.expireLocked(now)
 	e := n.entryLocked(rid, now)
 	p := n.pushLocked(e, ev, now)
@@ -344,6 +358,8 @@ func (n *Notifier) Connect(ctx context.Context, req *callback.Request) (*callbac
 	if err := checkRequestID(rid); err != nil {
 		return nil, callback.Reject(http.StatusBadRequest, err.Error())
 	}
+	ctx, span := n.ins.start(ctx, "version.connect", attribute.String("version.request_id", rid))
+	defer span.End()
 	now := n.cfg.now()
 	n.lock()
 	n.expireLocked(now)
@@ -354,12 +370,12 @@ func (n *Notifier) Connect(ctx context.Context, req *callback.Request) (*callbac
 	// Any send that succeeds from here until gen is incremented below may
 	// have reached the stream this connect replaces or this one.
 	seen := e.delivered
-	n.unlock()
+	n.unlock(ctx)
 	defer func() {
 		n.lock()
 		e.refs--
 		n.maybeDeleteLocked(e)
-		n.unlock()
+		n.unlock(ctx)
 	}()
 
 	if err := n.conn.Register(ctx, req.Identifier, req.Token); err != nil {
@@ -377,7 +393,7 @@ func (n *Notifier) Connect(ctx context.Context, req *callback.Request) (*callbac
 			e.idle = make(chan struct{})
 		}
 		idle := e.idle
-		n.unlock()
+		n.unlock(ctx)
 		if n.waitHook != nil {
 			n.waitHook()
 		}
@@ -387,8 +403,8 @@ func (n *Notifier) Connect(ctx context.Context, req *callback.Request) (*callbac
 		case <-ctx.Done():
 			n.lock()
 			e.kick = true
-			n.unlock()
-			n.ins.connect(connectWaited)
+			n.unlock(ctx)
+			n.ins.connect(ctx, span, connectWaited)
 			n.log.LogAttrs(ctx, slog.LevelDebug, "version: connect left its events to the flush in progress",
 				slog.String("request_id", rid))
 			return nil, nil
@@ -398,13 +414,13 @@ func (n *Notifier) Connect(ctx context.Context, req *callback.Request) (*callbac
 	case len(e.q) > 0:
 		e.draining = true
 		n.drainLocked(ctx, e)
-		n.unlock()
-		n.ins.connect(connectFlushed)
+		n.unlock(ctx)
+		n.ins.connect(ctx, span, connectFlushed)
 		return nil, nil
 	case e.sentGen >= gen:
 		// A flush that finished meanwhile already reached this browser.
-		n.unlock()
-		n.ins.connect(connectFlushed)
+		n.unlock(ctx)
+		n.ins.connect(ctx, span, connectFlushed)
 		return nil, nil
 	case e.delivered > seen:
 		// A send that started before this browser registered succeeded
@@ -414,12 +430,12 @@ func (n *Notifier) Connect(ctx context.Context, req *callback.Request) (*callbac
 		e.draining = true
 		e.q = slices.Insert(e.q, 0, &pending{ev: e.lastEv, at: n.cfg.now(), snapshot: true})
 		n.drainLocked(ctx, e)
-		n.unlock()
-		n.ins.connect(connectResent)
+		n.unlock(ctx)
+		n.ins.connect(ctx, span, connectResent)
 		return nil, nil
 	}
 	e.draining = true
-	n.unlock()
+	n.unlock(ctx)
 
 	what := connectCurrent
 	info, err := n.current(ctx)
@@ -437,8 +453,8 @@ func (n *Notifier) Connect(ctx context.Context, req *callback.Request) (*callbac
 	n.lock()
 	e.q = slices.Insert(e.q, 0, &pending{ev: ev, at: n.cfg.now(), snapshot: true})
 	n.drainLocked(ctx, e)
-	n.unlock()
-	n.ins.connect(what)
+	n.unlock(ctx)
+	n.ins.connect(ctx, span, what)
 	return nil, nil
 }
 
@@ -467,7 +483,7 @@ func (n *Notifier) Disconnect(_ context.Context, req *callback.Request) error {
 func (n *Notifier) Pending(requestID string) int {
 	now := n.cfg.now()
 	n.lock()
-	defer n.unlock()
+	defer n.unlock(context.Background()) // no caller context to record drops with
 	n.expireLocked(now)
 	e := n.entries[requestID]
 	if e == nil {
@@ -486,7 +502,7 @@ func (n *Notifier) Pending(requestID string) int {
 // after removing expired ones.
 func (n *Notifier) PendingRequests() int {
 	n.lock()
-	defer n.unlock()
+	defer n.unlock(context.Background()) // no caller context to record drops with
 	n.expireLocked(n.cfg.now())
 	return n.nreqs
 }

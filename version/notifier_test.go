@@ -49,9 +49,8 @@ func TestNew(t *testing.T) {
 }
 
 func TestMatcher(t *testing.T) {
-	custom := callback.MatcherFunc(func(u *url.URL) (callback.Match, bool, error) {
-		return callback.Match{Identifier: "version:fixed"}, true, nil
-	})
+	custom := callback.Path(version.Kind, "/updates/{rid}")
+	customURL := func(rid string) string { return "/updates/" + rid }
 	tests := []struct {
 		name   string
 		opts   []version.Option
@@ -63,7 +62,8 @@ func TestMatcher(t *testing.T) {
 		{"default other path", nil, "/api/sse/tasks?request_id=abc", false, ""},
 		{"with path", []version.Option{version.WithPath("/v", "rid")}, "/v?rid=x1", true, "version:x1"},
 		{"with path keeps default param", []version.Option{version.WithPath("/v", "")}, "/v?request_id=x2", true, "version:x2"},
-		{"with matcher", []version.Option{version.WithMatcher(custom)}, "/anything", true, "version:fixed"},
+		{"with stream URL", []version.Option{version.WithStreamURL(customURL, custom)}, "/updates/x3", true, "version:x3"},
+		{"with stream URL, other path", []version.Option{version.WithStreamURL(customURL, custom)}, "/api/sse/utils/version?request_id=abc", false, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,12 +1,17 @@
 package version
 
 import (
+	"errors"
+	"fmt"
 	"log/slog"
+	"net/url"
 	"time"
 
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ssegate/ssegate/callback"
+	"github.com/ssegate/ssegate/internal/optcheck"
 )
 
 // Defaults of [Notifier].
@@ -23,9 +28,15 @@ const (
 // "version:<request_id>".
 const Kind = "version"
 
+// ErrInvalidConfig is wrapped by every error [New] and [NewHTTPSource]
+// return for a misconfiguration: a nil argument or a bad option. Each
+// problem is reported, joined with [errors.Join].
+var ErrInvalidConfig = errors.New("version: invalid configuration")
+
 // config is the notifier's configuration after options.
 type config struct {
 	path, param        string
+	streamURL          func(requestID string) string // with matcher, set by WithStreamURL
 	matcher            callback.Matcher
 	pendingLimit       int
 	pendingTTL         time.Duration
@@ -34,6 +45,8 @@ type config struct {
 	logger             *slog.Logger
 	now                func() time.Time
 	meterProvider      metric.MeterProvider
+	tracerProvider     trace.TracerProvider
+	problems           optcheck.Problems
 }
 
 func defaultConfig() config {
@@ -60,41 +73,35 @@ func (f optionFunc) apply(c *config) { f(c) }
 
 // WithPendingLimit bounds the events kept pending for one request id. When
 // a new event would exceed it, the oldest pending event is dropped (counted
-// and logged). Zero or negative means [DefaultPendingLimit] (16).
+// and logged). Zero means [DefaultPendingLimit] (16); a negative n makes
+// [New] fail.
 func WithPendingLimit(n int) Option {
-	return optionFunc(func(c *config) {
-		if n > 0 {
-			c.pendingLimit = n
-		}
-	})
+	return optionFunc(func(c *config) { optcheck.Set(&c.problems, "WithPendingLimit", &c.pendingLimit, n) })
 }
 
 // WithPendingTTL sets how long a pending event is kept before it expires
-// and is removed. Zero or negative means [DefaultPendingTTL] (10 min).
+// and is removed. Zero means [DefaultPendingTTL] (10 min); a negative d
+// makes [New] fail.
 func WithPendingTTL(d time.Duration) Option {
-	return optionFunc(func(c *config) {
-		if d > 0 {
-			c.pendingTTL = d
-		}
-	})
+	return optionFunc(func(c *config) { optcheck.Set(&c.problems, "WithPendingTTL", &c.pendingTTL, d) })
 }
 
 // WithMaxPendingRequests bounds the number of request ids that have
 // pending events. When one more would exceed it, the pending events of the
 // request id notified least recently are dropped (counted and logged).
-// Zero or negative means [DefaultMaxPendingRequests] (10000).
+// Zero means [DefaultMaxPendingRequests] (10000); a negative n makes [New]
+// fail.
 func WithMaxPendingRequests(n int) Option {
 	return optionFunc(func(c *config) {
-		if n > 0 {
-			c.maxPendingRequests = n
-		}
+		optcheck.Set(&c.problems, "WithMaxPendingRequests", &c.maxPendingRequests, n)
 	})
 }
 
 // WithPath sets the route of [Notifier.Matcher]: streams opened on path
 // with the request id in the query parameter param, so that the matcher is
-// callback.Query("version", path, param). Empty arguments keep the
-// defaults ([DefaultPath], [DefaultParam]).
+// callback.Query("version", path, param). An empty path or param means the
+// default ([DefaultPath], [DefaultParam]). [New] fails if the route does not
+// hold, for example for a path that does not start with '/'.
 func WithPath(path, param string) Option {
 	return optionFunc(func(c *config) {
 		if path != "" {
@@ -106,27 +113,38 @@ func WithPath(path, param string) Option {
 	})
 }
 
-// WithMatcher replaces the route of [Notifier.Matcher] entirely. m must
-// yield identifiers "version:<request_id>"; a connect with any other
-// identifier fails. nil means the default query matcher (see [WithPath]).
-func WithMatcher(m callback.Matcher) Option {
-	return optionFunc(func(c *config) { c.matcher = m })
-}
-
-// WithSendTimeout bounds each send, and everything [Notifier.Connect] does
-// after registering the stream: waiting for a flush in progress, asking the
-// [Source] and sending. Zero or negative means
-// [DefaultSendTimeout] (2 s): everything done on connect must finish well
-// inside the gateway's 5 s callback timeout.
-func WithSendTimeout(d time.Duration) Option {
+// WithStreamURL replaces the route of [Notifier.Matcher] entirely: m
+// recognizes the version streams, and streamURL(requestID) is the URL a
+// browser opens for requestID (the one the page builds). They travel
+// together, as in the task package, because m must map streamURL(id) back
+// to the identifier "version:<id>": [New] checks this with a sample id and
+// fails when it does not hold, so that a wrong matcher is found at start-up
+// instead of answering every connect 500. Both nil mean the default (see
+// [WithPath]); one nil makes New fail.
+func WithStreamURL(streamURL func(requestID string) string, m callback.Matcher) Option {
 	return optionFunc(func(c *config) {
-		if d > 0 {
-			c.sendTimeout = d
+		switch {
+		case streamURL == nil && m == nil:
+			c.streamURL, c.matcher = nil, nil
+		case streamURL == nil || m == nil:
+			c.problems.Addf("WithStreamURL", "needs both a stream URL function and a matcher")
+		default:
+			c.streamURL, c.matcher = streamURL, m
 		}
 	})
 }
 
-// WithLogger sets the logger. nil means no logging.
+// WithSendTimeout bounds each send, and everything [Notifier.Connect] does
+// after registering the stream: waiting for a flush in progress, asking the
+// [Source] and sending. Zero means [DefaultSendTimeout] (2 s): everything
+// done on connect must finish well inside the gateway's 5 s callback
+// timeout. A negative d makes [New] fail.
+func WithSendTimeout(d time.Duration) Option {
+	return optionFunc(func(c *config) { optcheck.Set(&c.problems, "WithSendTimeout", &c.sendTimeout, d) })
+}
+
+// WithLogger sets the logger. Nil means the default, which discards
+// everything.
 func WithLogger(l *slog.Logger) Option {
 	return optionFunc(func(c *config) {
 		if l != nil {
@@ -135,7 +153,7 @@ func WithLogger(l *slog.Logger) Option {
 	})
 }
 
-// WithClock sets the clock used for pending-event expiry. nil means
+// WithClock sets the clock used for pending-event expiry. Nil means
 // time.Now.
 func WithClock(now func() time.Time) Option {
 	return optionFunc(func(c *config) {
@@ -145,8 +163,50 @@ func WithClock(now func() time.Time) Option {
 	})
 }
 
-// WithMeterProvider sets the OpenTelemetry meter provider. nil means the
-// global provider.
+// WithMeterProvider sets the meter provider. Nil means the OpenTelemetry
+// global one.
 func WithMeterProvider(mp metric.MeterProvider) Option {
 	return optionFunc(func(c *config) { c.meterProvider = mp })
+}
+
+// WithTracerProvider sets the tracer provider. Nil means the OpenTelemetry
+// global one. Notify, Broadcast and Connect each make a span, the parent of
+// the spans of the sends they make.
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return optionFunc(func(c *config) { c.tracerProvider = tp })
+}
+
+// sampleRequestID is the request id used to check a route.
+const sampleRequestID = "0123456789abcdef"
+
+// resolve fills the route and validates c, returning every problem.
+func (c *config) resolve() {
+	if c.matcher == nil {
+		path, param := c.path, c.param
+		c.streamURL = func(rid string) string { return path + "?" + param + "=" + url.QueryEscape(rid) }
+		c.matcher = callback.Query(Kind, path, param)
+	}
+	if err := c.checkRoute(); err != nil {
+		c.problems.Add(err)
+	}
+}
+
+// checkRoute reports whether the matcher maps the stream URL of a sample
+// request id back to its identifier.
+func (c *config) checkRoute() error {
+	raw := c.streamURL(sampleRequestID)
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("route: stream URL %q does not parse: %w", raw, err)
+	}
+	m, ok, err := c.matcher.Match(u)
+	switch want := Identifier(sampleRequestID); {
+	case err != nil:
+		return fmt.Errorf("route: matcher refuses stream URL %q: %w", raw, err)
+	case !ok:
+		return fmt.Errorf("route: matcher does not match stream URL %q", raw)
+	case m.Identifier != want:
+		return fmt.Errorf("route: matcher maps stream URL %q to %q, want %q", raw, m.Identifier, want)
+	}
+	return nil
 }

@@ -108,7 +108,7 @@ func (p *pending) resolve(st Status, err error) {
 	}
 }
 
-// dropRecord is one drop to log once the lock is released.
+// dropRecord is one drop to count and log once the lock is released.
 type dropRecord struct {
 	rid    string
 	reason string
@@ -119,13 +119,25 @@ type dropRecord struct {
 // lock acquires n.mu.
 func (n *Notifier) lock() { n.mu.Lock() }
 
-// unlock releases n.mu and then logs the drops recorded while it was held,
-// so that no logging happens under the lock.
-func (n *Notifier) unlock() {
-	drops := n.drops
-	n.drops = nil
+// unlock releases n.mu and then records, with ctx, the pending-count changes
+// and the drops made while it was held, so that no recording or logging
+// happens under the lock.
+func (n *Notifier) unlock(ctx context.Context) {
+	drops, delta := n.drops, n.pdelta
+	n.drops, n.pdelta = nil, 0
 	n.mu.Unlock()
+	if delta != 0 {
+		n.ins.pending.Add(ctx, delta)
+	}
+	if len(drops) == 0 {
+		return
+	}
+	logging := n.log.Enabled(ctx, slog.LevelWarn)
 	for _, d := range drops {
+		n.ins.drop(ctx, d.reason, d.n)
+		if !logging {
+			continue
+		}
 		attrs := []slog.Attr{
 			slog.String("request_id", d.rid),
 			slog.String("reason", d.reason),
@@ -134,7 +146,7 @@ func (n *Notifier) unlock() {
 		if d.err != nil {
 			attrs = append(attrs, slog.String("error", d.err.Error()))
 		}
-		n.log.LogAttrs(context.Background(), slog.LevelWarn, "version: pending events dropped", attrs...)
+		n.log.LogAttrs(ctx, slog.LevelWarn, "version: pending events dropped", attrs...)
 	}
 }
 
@@ -206,7 +218,7 @@ func (n *Notifier) countLocked(e *entry, p *pending, delta int) {
 	case before > 0 && e.n == 0:
 		n.nreqs--
 	}
-	n.ins.pending.Add(context.Background(), int64(delta))
+	n.pdelta += int64(delta)
 }
 
 // removeLocked removes p from e's queue, if it is there.
@@ -241,13 +253,10 @@ func dropError(reason string, cause error) error {
 	return fmt.Errorf("%w: %s: %w", ErrDropped, reason, cause)
 }
 
-// recordDropLocked counts a drop and, if the logger wants it, records it to
-// be logged once the lock is released.
+// recordDropLocked records a drop, to be counted and logged once the lock
+// is released.
 func (n *Notifier) recordDropLocked(rid, reason string, count int, cause error) {
-	n.ins.drop(reason, count)
-	if n.log.Enabled(context.Background(), slog.LevelWarn) {
-		n.drops = append(n.drops, dropRecord{rid: rid, reason: reason, n: count, err: cause})
-	}
+	n.drops = append(n.drops, dropRecord{rid: rid, reason: reason, n: count, err: cause})
 }
 
 // dropLocked removes p and resolves it as dropped for reason.
@@ -329,7 +338,7 @@ func (n *Notifier) settleLocked(ctx context.Context, e *entry, p *pending) Deliv
 		} else {
 			p.waiter = make(chan struct{})
 			w := p.waiter
-			n.unlock()
+			n.unlock(ctx)
 			select {
 			case <-w:
 			case <-ctx.Done():
@@ -356,7 +365,7 @@ func (n *Notifier) drainLocked(ctx context.Context, e *entry) {
 		p := e.q[0]
 		e.inflight = true
 		gen := e.gen
-		n.unlock()
+		n.unlock(ctx)
 
 		sctx, cancel := context.WithTimeout(ctx, n.cfg.sendTimeout)
 		err := n.conn.Send(sctx, e.ident, p.ev)

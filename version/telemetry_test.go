@@ -9,9 +9,15 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"go.opentelemetry.io/otel/codes"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
 
+	"github.com/ssegate/ssegate/internal/telemetry"
+	"github.com/ssegate/ssegate/sseconn"
 	"github.com/ssegate/ssegate/version"
 )
 
@@ -24,8 +30,8 @@ func collect(t *testing.T, r *sdkmetric.ManualReader) map[string]int64 {
 	}
 	out := map[string]int64{}
 	for _, sm := range rm.ScopeMetrics {
-		if sm.Scope.Name != "github.com/ssegate/ssegate/version" {
-			t.Errorf("scope %q, want the import path", sm.Scope.Name)
+		if sm.Scope.Name != "github.com/ssegate/ssegate/version" || sm.Scope.Version != telemetry.Version {
+			t.Errorf("scope %q %q, want the import path and %q", sm.Scope.Name, sm.Scope.Version, telemetry.Version)
 		}
 		for _, m := range sm.Metrics {
 			sum, ok := m.Data.(metricdata.Sum[int64])
@@ -137,5 +143,82 @@ func TestLogging(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, h.messages(slog.LevelWarn)); diff != "" {
 		t.Errorf("logs (-want +got):\n%s", diff)
+	}
+}
+
+// spanConn is a fakeConn that records the span of the context of each
+// Send and Broadcast.
+type spanConn struct {
+	*fakeConn
+	mu      sync.Mutex
+	parents []trace.SpanID
+}
+
+func (c *spanConn) Send(ctx context.Context, identifier string, ev sseconn.Event) error {
+	c.mu.Lock()
+	c.parents = append(c.parents, trace.SpanContextFromContext(ctx).SpanID())
+	c.mu.Unlock()
+	return c.fakeConn.Send(ctx, identifier, ev)
+}
+
+func (c *spanConn) Broadcast(ctx context.Context, filter func(string) bool, ev sseconn.Event) []sseconn.Result {
+	c.mu.Lock()
+	c.parents = append(c.parents, trace.SpanContextFromContext(ctx).SpanID())
+	c.mu.Unlock()
+	return c.fakeConn.Broadcast(ctx, filter, ev)
+}
+
+func TestSpans(t *testing.T) {
+	sr := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(sr))
+	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+
+	conn := &spanConn{fakeConn: newFakeConn()}
+	n := newNotifier(t, conn, version.WithTracerProvider(tp))
+	connect(t, n, "r1", "tok1")
+	notify(t, n, "r1", "2")
+	if _, err := n.Broadcast(context.Background(), version.Info{Version: "3"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.Notify(context.Background(), "bad:id", version.Info{Version: "4"}); err == nil {
+		t.Fatal("Notify with an invalid request id succeeded")
+	}
+
+	type span struct {
+		Name   string
+		Scope  string
+		Attrs  map[string]string
+		Status codes.Code
+	}
+	var got []span
+	ids := map[trace.SpanID]string{}
+	for _, s := range sr.Ended() {
+		attrs := map[string]string{}
+		for _, kv := range s.Attributes() {
+			attrs[string(kv.Key)] = kv.Value.String()
+		}
+		sc := s.InstrumentationScope()
+		got = append(got, span{s.Name(), sc.Name + " " + sc.Version, attrs, s.Status().Code})
+		ids[s.SpanContext().SpanID()] = s.Name()
+	}
+	scope := "github.com/ssegate/ssegate/version " + telemetry.Version
+	want := []span{
+		{"version.connect", scope, map[string]string{"version.request_id": "r1", "version.sent": "current"}, codes.Unset},
+		{"version.notify", scope, map[string]string{"version.request_id": "r1", "version.status": "delivered"}, codes.Unset},
+		{"version.broadcast", scope, map[string]string{"version.deliveries": "1"}, codes.Unset},
+		{"version.notify", scope, map[string]string{"version.request_id": "bad:id", "version.status": "dropped"}, codes.Error},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("spans (-want +got):\n%s", diff)
+	}
+	// Each send is made in the context of the span of the call that made it.
+	var parents []string
+	conn.mu.Lock()
+	for _, id := range conn.parents {
+		parents = append(parents, ids[id])
+	}
+	conn.mu.Unlock()
+	if diff := cmp.Diff([]string{"version.connect", "version.notify", "version.broadcast"}, parents); diff != "" {
+		t.Errorf("spans of the sends (-want +got):\n%s", diff)
 	}
 }

@@ -33,7 +33,7 @@ func run(ctx context.Context) error {
 	gw := gatewaytest.NewServer(backend.URL + "/api/sse/callback?secret=s3cr3t") // the gateway
 	defer gw.Close()
 
-	conns, err := sseconn.New(gw.URL, sseconn.WithTimeout(2*time.Second), sseconn.WithSweepInterval(time.Minute))
+	conns, err := sseconn.New(gw.URL, sseconn.WithSendTimeout(2*time.Second), sseconn.WithSweepInterval(time.Minute))
 	if err != nil {
 		return err
 	}

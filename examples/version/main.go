@@ -115,7 +115,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 	// turned off here so that the demo's publications show at once.
 	fetcher := &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
 	defer fetcher.CloseIdleConnections()
-	src, err := version.NewHTTPSource(o.versionURL, version.WithDoer(fetcher), version.WithCacheTTL(-1))
+	src, err := version.NewHTTPSource(o.versionURL, version.WithSourceDoer(fetcher), version.WithoutSourceCache())
 	if err != nil {
 		env.Listener.Close()
 		return err

@@ -40,7 +40,7 @@ func TestBlocked(t *testing.T) {
 	if _, err := exec.LookPath("rabbitmqctl"); err != nil {
 		t.Skip("rabbitmqctl not found: cannot raise an alarm")
 	}
-	p := e.dial(amqp.WithPublishTimeout(300 * time.Millisecond))
+	p := e.dial(amqp.WithSendTimeout(300 * time.Millisecond))
 	reqID := e.id("tab")
 	c := e.consume(e.queue(reqID, nil, amqp.ConnectionKey(reqID)))
 	if err := p.PublishToConnection(testCtx(t), reqID, sseconn.Event{Data: "before"}); err != nil {

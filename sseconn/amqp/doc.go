@@ -37,7 +37,7 @@
 // # Delivery
 //
 // Every publish waits for the broker's publisher confirm, bounded by the
-// context and [WithPublishTimeout] (2 s by default). The messages are
+// context and [WithSendTimeout] (2 s by default). The messages are
 // persistent. A publish to a key that no queue is bound with is confirmed
 // and dropped by the broker: that is the normal case of a browser that is
 // not connected, and not an error unless [WithMandatory] asks for
@@ -62,6 +62,9 @@
 // the publisher leaves no goroutine behind.
 //
 // # Errors
+//
+// [Dial] fails with an error wrapping [ErrInvalidConfig], before any I/O,
+// for an invalid URL or option, every problem joined.
 //
 // [Publisher.Publish] and its siblings return the error of
 // [sseconn.Event.Validate] (wrapping [sseconn.ErrInvalidEvent]) or

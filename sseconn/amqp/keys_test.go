@@ -238,17 +238,21 @@ func TestConfig(t *testing.T) {
 		want func(c config) bool
 	}{
 		{"defaults", nil, func(c config) bool {
-			return c.timeout == DefaultPublishTimeout && c.dialTimeout == DefaultDialTimeout &&
+			return c.timeout == DefaultSendTimeout && c.dialTimeout == DefaultDialTimeout &&
 				c.minBackoff == DefaultMinBackoff && c.maxBackoff == DefaultMaxBackoff &&
 				c.logger != nil && c.exchange() == "sse.events" && !c.mandatory
 		}},
 		{"nil option and logger", []Option{nil, WithLogger(nil)}, func(c config) bool { return c.logger != nil }},
-		{"zero durations mean defaults", []Option{WithPublishTimeout(0), WithDialTimeout(-1), WithBackoff(0, 0)}, func(c config) bool {
-			return c.timeout == DefaultPublishTimeout && c.dialTimeout == DefaultDialTimeout &&
-				c.minBackoff == DefaultMinBackoff && c.maxBackoff == DefaultMaxBackoff
+		{"zero durations mean defaults", []Option{WithSendTimeout(0), WithDialTimeout(0), WithBackoff(0, 0)}, func(c config) bool {
+			return c.timeout == DefaultSendTimeout && c.dialTimeout == DefaultDialTimeout &&
+				c.minBackoff == DefaultMinBackoff && c.maxBackoff == DefaultMaxBackoff && len(c.problems) == 0
 		}},
-		{"max below min", []Option{WithBackoff(time.Second, time.Millisecond)}, func(c config) bool {
-			return c.minBackoff == time.Second && c.maxBackoff == time.Second
+		{"durations", []Option{WithSendTimeout(time.Second), WithDialTimeout(time.Minute), WithBackoff(time.Millisecond, time.Second)}, func(c config) bool {
+			return c.timeout == time.Second && c.dialTimeout == time.Minute &&
+				c.minBackoff == time.Millisecond && c.maxBackoff == time.Second && len(c.problems) == 0
+		}},
+		{"max above the default min", []Option{WithBackoff(0, time.Second)}, func(c config) bool {
+			return c.minBackoff == DefaultMinBackoff && c.maxBackoff == time.Second && len(c.problems) == 0
 		}},
 		{"prefix", []Option{WithEnvPrefix("prod")}, func(c config) bool { return c.exchange() == "prod.sse.events" }},
 	}

@@ -2,19 +2,22 @@ package amqp
 
 import (
 	"crypto/tls"
+	"errors"
 	"log/slog"
 	"time"
 
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/ssegate/ssegate/internal/optcheck"
 )
 
 // Defaults of the options.
 const (
-	// DefaultPublishTimeout bounds one publish, from the call to the
-	// broker's confirm. A publish made from a connect handler must finish
-	// well inside the gateway's 5 s callback timeout.
-	DefaultPublishTimeout = 2 * time.Second
+	// DefaultSendTimeout bounds one publish, from the call to the broker's
+	// confirm. A publish made from a connect handler must finish well
+	// inside the gateway's 5 s callback timeout.
+	DefaultSendTimeout = 2 * time.Second
 
 	// DefaultDialTimeout bounds one connection attempt: TCP, TLS, the AMQP
 	// handshake, opening the channel and declaring the exchange.
@@ -30,6 +33,11 @@ const (
 	// environment prefix of [WithEnvPrefix].
 	ExchangeName = "sse.events"
 )
+
+// ErrInvalidConfig is wrapped by every error [Dial] returns for a
+// misconfiguration: an invalid broker URL or a bad option. Each problem is
+// reported, joined with [errors.Join].
+var ErrInvalidConfig = errors.New("amqp: invalid configuration")
 
 // Option configures a [Publisher].
 type Option interface{ apply(*config) }
@@ -50,11 +58,12 @@ type config struct {
 	logger         *slog.Logger
 	meterProvider  metric.MeterProvider
 	tracerProvider trace.TracerProvider
+	problems       optcheck.Problems
 }
 
 func newConfig(opts []Option) config {
 	c := config{
-		timeout:     DefaultPublishTimeout,
+		timeout:     DefaultSendTimeout,
 		dialTimeout: DefaultDialTimeout,
 		minBackoff:  DefaultMinBackoff,
 		maxBackoff:  DefaultMaxBackoff,
@@ -65,7 +74,7 @@ func newConfig(opts []Option) config {
 		}
 	}
 	if c.maxBackoff < c.minBackoff {
-		c.maxBackoff = c.minBackoff
+		c.problems.Addf("WithBackoff", "max %v below min %v", c.maxBackoff, c.minBackoff)
 	}
 	if c.logger == nil {
 		c.logger = slog.New(slog.DiscardHandler)
@@ -88,40 +97,29 @@ func WithEnvPrefix(prefix string) Option {
 	return optionFunc(func(c *config) { c.prefix = prefix })
 }
 
-// WithPublishTimeout bounds each publish, from the call until the broker's
-// confirm. Zero or negative means [DefaultPublishTimeout]. A shorter
-// deadline on the caller's context wins.
-func WithPublishTimeout(d time.Duration) Option {
-	return optionFunc(func(c *config) {
-		if d > 0 {
-			c.timeout = d
-		}
-	})
+// WithSendTimeout bounds each publish, from the call until the broker's
+// confirm. Zero means [DefaultSendTimeout]; a negative d makes [Dial] fail.
+// A shorter deadline on the caller's context wins.
+func WithSendTimeout(d time.Duration) Option {
+	return optionFunc(func(c *config) { optcheck.Set(&c.problems, "WithSendTimeout", &c.timeout, d) })
 }
 
 // WithDialTimeout bounds each connection attempt, the first one in [Dial]
-// (together with its context) and every reconnection. Zero or negative
-// means [DefaultDialTimeout].
+// (together with its context) and every reconnection. Zero means
+// [DefaultDialTimeout]; a negative d makes Dial fail.
 func WithDialTimeout(d time.Duration) Option {
-	return optionFunc(func(c *config) {
-		if d > 0 {
-			c.dialTimeout = d
-		}
-	})
+	return optionFunc(func(c *config) { optcheck.Set(&c.problems, "WithDialTimeout", &c.dialTimeout, d) })
 }
 
 // WithBackoff sets the delays between reconnection attempts: min before
 // the first one, doubling up to max, each with random jitter of up to a
-// half. Zero or negative values mean [DefaultMinBackoff] and
-// [DefaultMaxBackoff]; a max below min means min.
+// half. Zero values mean [DefaultMinBackoff] and [DefaultMaxBackoff]; a
+// negative value, or a max below min once the defaults are filled in,
+// makes [Dial] fail.
 func WithBackoff(min, max time.Duration) Option {
 	return optionFunc(func(c *config) {
-		if min > 0 {
-			c.minBackoff = min
-		}
-		if max > 0 {
-			c.maxBackoff = max
-		}
+		optcheck.Set(&c.problems, "WithBackoff", &c.minBackoff, min)
+		optcheck.Set(&c.problems, "WithBackoff", &c.maxBackoff, max)
 	})
 }
 
@@ -154,19 +152,22 @@ func WithStateHook(f func(connected bool)) Option {
 	return optionFunc(func(c *config) { c.onState = f })
 }
 
-// WithLogger sets the logger. Nil means silent. The publisher logs
+// WithLogger sets the logger. Nil means the default, which discards
+// everything. The publisher logs
 // connection losses and reconnections with the broker URL stripped of its
 // password, never message bodies or full routing keys.
 func WithLogger(l *slog.Logger) Option {
 	return optionFunc(func(c *config) { c.logger = l })
 }
 
-// WithMeterProvider sets the meter provider. Nil means the global one.
+// WithMeterProvider sets the meter provider. Nil means the OpenTelemetry
+// global one.
 func WithMeterProvider(mp metric.MeterProvider) Option {
 	return optionFunc(func(c *config) { c.meterProvider = mp })
 }
 
-// WithTracerProvider sets the tracer provider. Nil means the global one.
+// WithTracerProvider sets the tracer provider. Nil means the OpenTelemetry
+// global one.
 func WithTracerProvider(tp trace.TracerProvider) Option {
 	return optionFunc(func(c *config) { c.tracerProvider = tp })
 }

@@ -30,7 +30,7 @@ const contentType = "application/json"
 // [BroadcastKey] for the keys that [Bindings] subscribes browsers to, or a
 // method such as [Publisher.PublishToConnection].
 //
-// Publish is bounded by ctx and [WithPublishTimeout]. A nil error means the
+// Publish is bounded by ctx and [WithSendTimeout]. A nil error means the
 // broker confirmed the message: it was routed to every queue bound with
 // routingKey, and persisted there, or there was no such queue. Without
 // [WithMandatory] that last case is not an error: no browser of the key

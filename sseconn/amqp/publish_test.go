@@ -331,7 +331,7 @@ func TestPublishTimeout(t *testing.T) {
 	e := newEnv(t)
 	px, u := newProxy(t, e.url)
 	const timeout = 300 * time.Millisecond
-	p := e.dialURL(u, amqp.WithPublishTimeout(timeout))
+	p := e.dialURL(u, amqp.WithSendTimeout(timeout))
 	reqID := e.id("tab")
 	c := e.consume(e.queue(reqID, nil, amqp.ConnectionKey(reqID)))
 

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	amqp091 "github.com/rabbitmq/amqp091-go"
+
+	"github.com/ssegate/ssegate/internal/optcheck"
 )
 
 // Publisher publishes gateway events to the broker's topic exchange, waits
@@ -27,7 +29,7 @@ type Publisher struct {
 	url      string // the broker URL with its password: never log it
 	redacted string // the broker URL for logs and errors
 	exchange string
-	tel      *telemetry
+	tel      *instruments
 	nextID   atomic.Uint64 // message IDs of mandatory publishes
 
 	// lane is a one-slot semaphore held while a message is written to the
@@ -57,14 +59,19 @@ type Publisher struct {
 // The first connection is bounded by ctx and [WithDialTimeout] and is not
 // retried: Dial fails, with an error that names the broker URL without its
 // password and wraps the cause, when the broker is unreachable or refuses
-// the login or the exchange declaration.
+// the login or the exchange declaration. Before any I/O, it fails with an
+// error wrapping [ErrInvalidConfig] for an invalid URL or option, every
+// problem reported and joined with [errors.Join].
 func Dial(ctx context.Context, url string, opts ...Option) (*Publisher, error) {
 	cfg := newConfig(opts)
 	redacted, err := redactURL(url)
 	if err != nil {
+		cfg.problems = append(optcheck.Problems{err}, cfg.problems...)
+	}
+	if err := cfg.problems.Err(ErrInvalidConfig); err != nil {
 		return nil, err
 	}
-	tel, err := newTelemetry(cfg.meterProvider, cfg.tracerProvider)
+	tel, err := newInstruments(cfg.meterProvider, cfg.tracerProvider)
 	if err != nil {
 		return nil, fmt.Errorf("amqp: create instruments: %w", err)
 	}
@@ -230,13 +237,13 @@ func redactURL(raw string) (string, error) {
 		// A *url.Error quotes the URL, password included.
 		var uerr *url.Error
 		if errors.As(err, &uerr) {
-			return "", errors.New("amqp: invalid broker URL (is a reserved character in the user name or password not percent-encoded?)")
+			return "", errors.New("invalid broker URL (is a reserved character in the user name or password not percent-encoded?)")
 		}
-		return "", fmt.Errorf("amqp: invalid broker URL: %w", err)
+		return "", fmt.Errorf("invalid broker URL: %w", err)
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		return "", errors.New("amqp: invalid broker URL")
+		return "", errors.New("invalid broker URL")
 	}
 	return u.Redacted(), nil
 }

@@ -341,7 +341,7 @@ func TestCloseWhileReconnecting(t *testing.T) {
 func TestCloseWaitsForInflightPublish(t *testing.T) {
 	e := newEnv(t)
 	px, u := newProxy(t, e.url)
-	p := e.dialURL(u, amqp.WithPublishTimeout(waitTimeout))
+	p := e.dialURL(u, amqp.WithSendTimeout(waitTimeout))
 	reqID := e.id("tab")
 	q := e.queue(reqID, nil, amqp.ConnectionKey(reqID))
 

@@ -3,10 +3,11 @@ package amqp
 import (
 	"context"
 
-	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/ssegate/ssegate/internal/telemetry"
 )
 
 // scope is the instrumentation scope of the package's meter and tracer.
@@ -26,8 +27,9 @@ const (
 	outcomeError        = "error"
 )
 
-// telemetry holds the instruments, created once per publisher.
-type telemetry struct {
+// instruments holds the tracer and the instruments, created once per
+// publisher.
+type instruments struct {
 	tracer     trace.Tracer
 	publishes  metric.Int64Counter
 	latency    metric.Float64Histogram
@@ -35,37 +37,23 @@ type telemetry struct {
 	reconnects metric.Int64Counter
 }
 
-func newTelemetry(mp metric.MeterProvider, tp trace.TracerProvider) (*telemetry, error) {
-	if mp == nil {
-		mp = otel.GetMeterProvider()
+func newInstruments(mp metric.MeterProvider, tp trace.TracerProvider) (*instruments, error) {
+	s := telemetry.New(scope, mp, tp)
+	t := &instruments{
+		tracer:    s.Tracer,
+		publishes: s.Counter("ssegate.amqp.publishes", "Publish attempts, by route and outcome.", "{message}"),
+		latency: s.Duration("ssegate.amqp.publish.duration",
+			"Time from writing a message to the broker until its confirm, or until the publish gave up."),
+		losses:     s.Counter("ssegate.amqp.connection.losses", "Connections to the broker lost.", "{connection}"),
+		reconnects: s.Counter("ssegate.amqp.reconnects", "Reconnection attempts, by outcome (ok or error).", "{attempt}"),
 	}
-	if tp == nil {
-		tp = otel.GetTracerProvider()
-	}
-	m := mp.Meter(scope)
-	t := &telemetry{tracer: tp.Tracer(scope)}
-	var err error
-	if t.publishes, err = m.Int64Counter("ssegate.amqp.publishes",
-		metric.WithDescription("Publish attempts, by route and outcome."), metric.WithUnit("{message}")); err != nil {
-		return nil, err
-	}
-	if t.latency, err = m.Float64Histogram("ssegate.amqp.publish.duration",
-		metric.WithDescription("Time from writing a message to the broker until its confirm, or until the publish gave up."), metric.WithUnit("s"),
-		metric.WithExplicitBucketBoundaries(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)); err != nil {
-		return nil, err
-	}
-	if t.losses, err = m.Int64Counter("ssegate.amqp.connection.losses",
-		metric.WithDescription("Connections to the broker lost."), metric.WithUnit("{connection}")); err != nil {
-		return nil, err
-	}
-	if t.reconnects, err = m.Int64Counter("ssegate.amqp.reconnects",
-		metric.WithDescription("Reconnection attempts, by outcome (ok or error)."), metric.WithUnit("{attempt}")); err != nil {
+	if err := s.Err(); err != nil {
 		return nil, err
 	}
 	return t, nil
 }
 
-func (t *telemetry) published(ctx context.Context, rt, outcome string) {
+func (t *instruments) published(ctx context.Context, rt, outcome string) {
 	t.publishes.Add(ctx, 1, metric.WithAttributes(
 		attribute.String("route", rt), attribute.String("outcome", outcome)))
 }

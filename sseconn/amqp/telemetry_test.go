@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/ssegate/ssegate/internal/telemetry"
 	"github.com/ssegate/ssegate/sseconn"
 	"github.com/ssegate/ssegate/sseconn/amqp"
 )
@@ -36,6 +37,9 @@ func counters(t *testing.T, r *sdkmetric.ManualReader, name string) map[string]i
 	for _, sm := range rm.ScopeMetrics {
 		if sm.Scope.Name != scope {
 			continue
+		}
+		if sm.Scope.Version != telemetry.Version {
+			t.Errorf("scope %s: version %q, want %q", scope, sm.Scope.Version, telemetry.Version)
 		}
 		for _, m := range sm.Metrics {
 			if m.Name != name {

@@ -458,18 +458,6 @@ func TestCORS(t *testing.T) {
 	}
 }
 
-// TestInvalidGeneration checks that NewServer refuses a generation it does
-// not know.
-func TestInvalidGeneration(t *testing.T) {
-	defer func() {
-		if recover() == nil {
-			t.Error("NewServer with generation 3 did not panic")
-		}
-	}()
-	gw := gatewaytest.NewServer("http://127.0.0.1:1/", gatewaytest.WithGeneration(3))
-	gw.Close()
-}
-
 // Without WithCallbackTimeout, a connect callback that never answers is
 // given up after the reference gateway's 5 s, and the browser gets 504
 // GATEWAY_TIMEOUT. It takes 5 s, so it runs in parallel with the other

@@ -45,6 +45,9 @@
 //
 // # Errors
 //
+// [NewServer] panics with an error wrapping [ErrInvalidConfig] for an
+// impossible option, every problem joined.
+//
 // The gateway's answers are HTTP answers, tested as such. [Server.Connect]
 // returns an error only when there is no answer at all (connection refused,
 // ctx done, [ErrClosed]); a refused connect is a [Stream] with its

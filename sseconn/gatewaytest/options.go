@@ -1,8 +1,11 @@
 package gatewaytest
 
 import (
+	"errors"
 	"log/slog"
 	"time"
+
+	"github.com/ssegate/ssegate/internal/optcheck"
 )
 
 // Defaults of the reference gateway (docs/protocol.md).
@@ -21,6 +24,11 @@ const (
 	DefaultMaxBodyBytes = 100 * 1024
 )
 
+// ErrInvalidConfig is wrapped by the error [NewServer] panics with for an
+// option that can never be right. Each problem is reported, joined with
+// [errors.Join].
+var ErrInvalidConfig = errors.New("gatewaytest: invalid configuration")
+
 // An Option configures a [Server]. Options are made by the With functions of
 // this package.
 type Option interface {
@@ -36,9 +44,10 @@ type config struct {
 	generation      int
 	callbackTimeout time.Duration
 	heartbeat       time.Duration
-	maxBodyBytes    int64
+	maxBodyBytes    int
 	logger          *slog.Logger
 	corsOrigin      string
+	problems        optcheck.Problems
 }
 
 func newConfig(opts []Option) config {
@@ -60,51 +69,40 @@ func newConfig(opts []Option) config {
 // WithGeneration selects the gateway generation to emulate: 1 (late 2025:
 // named events framed with "event:", rejections as JSON errors) or 2 (2026:
 // named events wrapped in a {"type","payload"} envelope, "ready" and
-// "rejected" control events). Zero means [DefaultGeneration]. [NewServer]
-// panics on any other value.
+// "rejected" control events). Zero means [DefaultGeneration]; any other
+// value makes [NewServer] panic.
 func WithGeneration(n int) Option {
 	return optionFunc(func(c *config) {
-		if n == 0 {
-			n = DefaultGeneration
+		switch n {
+		case 0:
+		case 1, 2:
+			c.generation = n
+		default:
+			c.problems.Addf("WithGeneration", "generation %d, want 1 or 2", n)
 		}
-		c.generation = n
 	})
 }
 
 // WithCallbackTimeout sets the timeout of each connect and disconnect
 // callback. A connect callback that does not answer in time answers the
-// browser 504 GATEWAY_TIMEOUT. Zero or negative means
-// [DefaultCallbackTimeout].
+// browser 504 GATEWAY_TIMEOUT. Zero means [DefaultCallbackTimeout]; a
+// negative d makes [NewServer] panic.
 func WithCallbackTimeout(d time.Duration) Option {
-	return optionFunc(func(c *config) {
-		if d <= 0 {
-			d = DefaultCallbackTimeout
-		}
-		c.callbackTimeout = d
-	})
+	return optionFunc(func(c *config) { optcheck.Set(&c.problems, "WithCallbackTimeout", &c.callbackTimeout, d) })
 }
 
 // WithHeartbeat sets the interval of ": heartbeat" comments on every open
-// stream. Zero or negative means [DefaultHeartbeat].
+// stream. Zero means [DefaultHeartbeat]; a negative d makes [NewServer]
+// panic.
 func WithHeartbeat(d time.Duration) Option {
-	return optionFunc(func(c *config) {
-		if d <= 0 {
-			d = DefaultHeartbeat
-		}
-		c.heartbeat = d
-	})
+	return optionFunc(func(c *config) { optcheck.Set(&c.problems, "WithHeartbeat", &c.heartbeat, d) })
 }
 
 // WithMaxBodyBytes sets the body limit of POST /internal/send. A larger
-// body answers 413 with an HTML body. Zero or negative means
-// [DefaultMaxBodyBytes] (100 KiB).
+// body answers 413 with an HTML body. Zero means [DefaultMaxBodyBytes]
+// (100 KiB); a negative n makes [NewServer] panic.
 func WithMaxBodyBytes(n int) Option {
-	return optionFunc(func(c *config) {
-		if n <= 0 {
-			n = DefaultMaxBodyBytes
-		}
-		c.maxBodyBytes = int64(n)
-	})
+	return optionFunc(func(c *config) { optcheck.Set(&c.problems, "WithMaxBodyBytes", &c.maxBodyBytes, n) })
 }
 
 // WithLogger makes the Server log what it does (connects, callbacks, sends,

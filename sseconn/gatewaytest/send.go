@@ -40,13 +40,13 @@ func (s *Server) serveSend(w http.ResponseWriter, r *http.Request) {
 	if fail {
 		// A proxy in front of the gateway answers; the gateway never sees
 		// the request.
-		_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, s.cfg.maxBodyBytes))
+		_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, int64(s.cfg.maxBodyBytes)))
 		s.log.Info("gatewaytest: send failed by FailNextSends", "status", status)
 		writeProxyError(w, status)
 		return
 	}
 
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.maxBodyBytes))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(s.cfg.maxBodyBytes)))
 	if err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 			s.log.Info("gatewaytest: send body too large", "limit", s.cfg.maxBodyBytes)

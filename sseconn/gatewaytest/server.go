@@ -71,12 +71,16 @@ type Server struct {
 // callbackURL the gateway is not ready: /readyz and every stream request
 // answer 503, like the reference gateway without CALLBACK_URL.
 //
-// NewServer panics if it cannot listen or if an option is invalid, like
-// [net/http/httptest.NewServer]. The caller must call [Server.Close].
+// Like [net/http/httptest.NewServer], NewServer has no error result: it
+// panics if it cannot listen, and it panics with an error wrapping
+// [ErrInvalidConfig], every problem joined, for an option that can never
+// be right (a negative duration or size, a generation other than 1 or 2).
+// Such a value is a mistake in the test, not a condition to handle; zero
+// and nil always mean the defaults. The caller must call [Server.Close].
 func NewServer(callbackURL string, opts ...Option) *Server {
 	cfg := newConfig(opts)
-	if cfg.generation != 1 && cfg.generation != 2 {
-		panic(fmt.Sprintf("gatewaytest: generation must be 1 or 2, not %d", cfg.generation))
+	if err := cfg.problems.Err(ErrInvalidConfig); err != nil {
+		panic(err)
 	}
 	ln, err := listen("127.0.0.1:0")
 	if err != nil {

@@ -2,12 +2,11 @@ package task
 
 import (
 	"context"
-	"errors"
 
-	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
-	"go.opentelemetry.io/otel/trace"
+
+	"github.com/ssegate/ssegate/internal/telemetry"
 )
 
 // scope is the instrumentation scope of the package's meter and tracer.
@@ -27,11 +26,7 @@ type metrics struct {
 	reasons  map[string]metric.MeasurementOption // rejection and send error reasons
 }
 
-func newMetrics(mp metric.MeterProvider, kind string) (*metrics, error) {
-	if mp == nil {
-		mp = otel.GetMeterProvider()
-	}
-	meter := mp.Meter(scope)
+func newMetrics(s *telemetry.Scope, kind string) *metrics {
 	m := &metrics{
 		kind:     metric.WithAttributeSet(attribute.NewSet(attribute.String("kind", kind))),
 		statuses: make(map[Status]metric.MeasurementOption),
@@ -45,28 +40,12 @@ func newMetrics(mp metric.MeterProvider, kind string) (*metrics, error) {
 		m.reasons[r] = metric.WithAttributeSet(attribute.NewSet(
 			attribute.String("kind", kind), attribute.String("reason", r)))
 	}
-	var err, e error
-	m.startedC, e = meter.Int64Counter("ssegate.task.started",
-		metric.WithDescription("Tasks that began to run."), metric.WithUnit("{task}"))
-	err = errors.Join(err, e)
-	m.finishedC, e = meter.Int64Counter("ssegate.task.finished",
-		metric.WithDescription("Tasks that finished, by status."), metric.WithUnit("{task}"))
-	err = errors.Join(err, e)
-	m.rejectedC, e = meter.Int64Counter("ssegate.task.rejected",
-		metric.WithDescription("Tasks that Start refused, by reason (queue_full, shutdown)."),
-		metric.WithUnit("{task}"))
-	err = errors.Join(err, e)
-	m.activeC, e = meter.Int64UpDownCounter("ssegate.task.active",
-		metric.WithDescription("Tasks pending or running."), metric.WithUnit("{task}"))
-	err = errors.Join(err, e)
-	m.sendErrC, e = meter.Int64Counter("ssegate.task.send_errors",
-		metric.WithDescription("Event sends that failed, by reason (gone, invalid, error)."),
-		metric.WithUnit("{event}"))
-	err = errors.Join(err, e)
-	if err != nil {
-		return nil, err
-	}
-	return m, nil
+	m.startedC = s.Counter("ssegate.task.started", "Tasks that began to run.", "{task}")
+	m.finishedC = s.Counter("ssegate.task.finished", "Tasks that finished, by status.", "{task}")
+	m.rejectedC = s.Counter("ssegate.task.rejected", "Tasks that Start refused, by reason (queue_full, shutdown).", "{task}")
+	m.activeC = s.UpDownCounter("ssegate.task.active", "Tasks pending or running.", "{task}")
+	m.sendErrC = s.Counter("ssegate.task.send_errors", "Event sends that failed, by reason (gone, invalid, error).", "{event}")
+	return m
 }
 
 func (m *metrics) accepted(ctx context.Context) { m.activeC.Add(ctx, 1, m.kind) }
@@ -84,11 +63,4 @@ func (m *metrics) reject(ctx context.Context, reason string) {
 
 func (m *metrics) sendError(ctx context.Context, reason string) {
 	m.sendErrC.Add(ctx, 1, m.reasons[reason])
-}
-
-func tracer(tp trace.TracerProvider) trace.Tracer {
-	if tp == nil {
-		tp = otel.GetTracerProvider()
-	}
-	return tp.Tracer(scope)
 }
