@@ -416,6 +416,7 @@ func (r *Runner) call(ctx context.Context, t *task) (oc outcome) {
 // t.mu must be held and t must not be done.
 func (r *Runner) finishLocked(t *task, oc outcome) {
 	now := r.cfg.now()
+	oc.errText = capError(oc.errText)
 	t.status = oc.status
 	t.finished = now
 	t.result = oc.result
