@@ -21,6 +21,12 @@ const (
 	DefaultQueueSize = 1024
 	// DefaultRetention is how long a finished task stays replayable.
 	DefaultRetention = 10 * time.Minute
+	// DefaultMaxFinished caps the number of finished tasks kept for
+	// retention. A finished task with a small result holds about 1.5 KB
+	// (BenchmarkFinishedTaskMemory: 1,461 B), so the default cap holds about 15 MB;
+	// each result adds its size (up to DefaultMaxResultBytes), so 10,000
+	// tasks with maximal results hold about 340 MB.
+	DefaultMaxFinished = 10_000
 	// DefaultSendTimeout bounds each send to the gateway (PROTOCOL.md section 7).
 	DefaultSendTimeout = 2 * time.Second
 	// DefaultMaxResultBytes bounds a task's JSON-encoded result, so that its
@@ -54,6 +60,7 @@ type config struct {
 	workers        int
 	queueSize      int
 	retention      time.Duration
+	maxFinished    int
 	sendTimeout    time.Duration
 	maxResultBytes int
 	kind           string
@@ -73,6 +80,7 @@ func defaultConfig() config {
 		workers:        DefaultWorkers(),
 		queueSize:      DefaultQueueSize,
 		retention:      DefaultRetention,
+		maxFinished:    DefaultMaxFinished,
 		sendTimeout:    DefaultSendTimeout,
 		maxResultBytes: DefaultMaxResultBytes,
 		kind:           DefaultKind,
@@ -95,6 +103,20 @@ func WithWorkers(n int) Option { return optionFunc(func(c *config) { c.workers =
 // worker takes it off the queue. The default is [DefaultQueueSize]; a
 // negative n makes [New] fail.
 func WithQueueSize(n int) Option { return optionFunc(func(c *config) { c.queueSize = n }) }
+
+// WithMaxFinished caps the number of finished tasks kept, besides their
+// retention by time: when a task finishes beyond the cap, the oldest
+// finished task is dropped at once, as if its retention had ended (a
+// browser that connects later gets "task not found"). Running and queued
+// tasks do not count. Zero or a negative n means [DefaultMaxFinished].
+func WithMaxFinished(n int) Option {
+	return optionFunc(func(c *config) {
+		if n <= 0 {
+			n = DefaultMaxFinished
+		}
+		c.maxFinished = n
+	})
+}
 
 // WithRetention sets how long a finished task, with its events, is kept for
 // [Runner.Get] and for browsers that connect late. After that it is dropped
