@@ -17,6 +17,7 @@ const (
 	DefaultPendingTTL         = 10 * time.Minute         // see WithPendingTTL
 	DefaultMaxPendingRequests = 10000                    // see WithMaxPendingRequests
 	DefaultSendTimeout        = 2 * time.Second          // see WithSendTimeout
+	DefaultSourceTimeout      = 1 * time.Second          // see WithSourceTimeout
 )
 
 // Kind is the kind of every identifier this package uses:
@@ -31,6 +32,7 @@ type config struct {
 	pendingTTL         time.Duration
 	maxPendingRequests int
 	sendTimeout        time.Duration
+	sourceTimeout      time.Duration
 	logger             *slog.Logger
 	now                func() time.Time
 	meterProvider      metric.MeterProvider
@@ -44,6 +46,7 @@ func defaultConfig() config {
 		pendingTTL:         DefaultPendingTTL,
 		maxPendingRequests: DefaultMaxPendingRequests,
 		sendTimeout:        DefaultSendTimeout,
+		sourceTimeout:      DefaultSourceTimeout,
 		logger:             slog.New(slog.DiscardHandler),
 		now:                time.Now,
 	}
@@ -113,15 +116,30 @@ func WithMatcher(m callback.Matcher) Option {
 	return optionFunc(func(c *config) { c.matcher = m })
 }
 
-// WithSendTimeout bounds each send, and everything [Notifier.Connect] does
-// after registering the stream: waiting for a flush in progress, asking the
-// [Source] and sending. Zero or negative means
-// [DefaultSendTimeout] (2 s): everything done on connect must finish well
-// inside the gateway's 5 s callback timeout.
+// WithSendTimeout bounds each send. On connect it bounds waiting for a
+// flush in progress together with the flush of pending events, and, apart,
+// the send of the current version (the [Source] has its own budget, see
+// [WithSourceTimeout]). Zero or negative means [DefaultSendTimeout] (2 s):
+// everything done on connect must finish inside the gateway's 5 s callback
+// timeout.
 func WithSendTimeout(d time.Duration) Option {
 	return optionFunc(func(c *config) {
 		if d > 0 {
 			c.sendTimeout = d
+		}
+	})
+}
+
+// WithSourceTimeout bounds asking the [Source] for the current version on
+// connect. It is a budget of its own: the send that follows, of the
+// version or of {"version":"unknown","error":"timeout"}, still has the whole
+// send timeout. Zero or negative means [DefaultSourceTimeout] (1 s). A
+// connect that asks the Source thus takes at most the source timeout plus
+// the send timeout (3 s by default).
+func WithSourceTimeout(d time.Duration) Option {
+	return optionFunc(func(c *config) {
+		if d > 0 {
+			c.sourceTimeout = d
 		}
 	})
 }

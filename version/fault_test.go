@@ -1,0 +1,69 @@
+package version_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/ssegate/ssegate/version"
+)
+
+// TestFault8SlowSourceStillSendsUnknown checks that a Source that uses its
+// whole budget still leaves the send its own, so the browser gets the
+// promised "unknown" event (issue 12, fault 8).
+func TestFault8SlowSourceStillSendsUnknown(t *testing.T) {
+	slow := version.SourceFunc(func(ctx context.Context) (version.Info, error) {
+		<-ctx.Done() // honours its context until the deadline
+		return version.Info{}, ctx.Err()
+	})
+	s := newStack(t, stackConfig{gen: 2, src: slow, opts: []version.Option{
+		version.WithSendTimeout(500 * time.Millisecond),
+		version.WithSourceTimeout(100 * time.Millisecond),
+	}})
+	st := s.open(t, "r1")
+	if diff := cmp.Diff([]string{`{"version":"unknown","error":"timeout"}`}, nextData(t, st, 1)); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
+// TestFault3PendingAlthoughWrittenDuplicate shows the one duplicate the
+// protocol makes unavoidable, exactly as the package documentation
+// describes it (issue 12, fault 3): a gateway slower than the send timeout
+// writes an event that Notify reports Pending, and the next flush sends it
+// again.
+func TestFault3PendingAlthoughWrittenDuplicate(t *testing.T) {
+	doc, err := os.ReadFile("doc.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"# Duplicates", "Pending although", "re-sends"} {
+		if !strings.Contains(string(doc), want) {
+			t.Errorf("doc.go does not document the duplicate: %q missing", want)
+		}
+	}
+
+	s := newStack(t, stackConfig{gen: 2, opts: []version.Option{version.WithSendTimeout(100 * time.Millisecond)}})
+	st := s.open(t, "r1")
+	nextData(t, st, 1) // the current version
+
+	s.gw.DelaySends(400 * time.Millisecond) // slower than the send timeout
+	d, err := s.n.Notify(context.Background(), "r1", version.Info{Version: "1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Status != version.Pending || !errors.Is(d.Err, context.DeadlineExceeded) {
+		t.Errorf("Notify through a slow gateway = %v, %v; want Pending, deadline exceeded", d.Status, d.Err)
+	}
+	got := nextData(t, st, 1) // the gateway wrote it all the same
+	s.gw.DelaySends(0)
+	notify(t, s.n, "r1", "2")
+	got = append(got, nextData(t, st, 2)...)
+	if diff := cmp.Diff([]string{data(t, "1"), data(t, "1"), data(t, "2")}, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
