@@ -33,7 +33,7 @@ func TestFault10FinishedTasksBounded(t *testing.T) {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
 	// A browser late for a dropped task is told it is gone.
-	if diff := cmp.Diff([]string{`error {"error":"task not found"}`, `connection_close {"reason":"task_not_found"}`}, e.open(t, urls[0]).all()); diff != "" {
+	if diff := cmp.Diff([]string{`task_failed {"error":"task not found","code":"TASK_NOT_FOUND"}`, `connection_close {"reason":"task_not_found"}`}, e.open(t, urls[0]).all()); diff != "" {
 		t.Errorf("stream of a dropped task (-want +got):\n%s", diff)
 	}
 }

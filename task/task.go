@@ -125,7 +125,7 @@ func (t *task) replaceTerminalLocked(seq uint64) bool {
 		t.status, t.result = StatusFailed, nil
 	}
 	t.errText = text
-	term.ev = newEvent(TypeFailed, t.id, t.finished, errorData(text))
+	term.ev = newEvent(TypeFailed, t.id, t.finished, failureData(text, ""))
 	cl := &t.log[slotClose]
 	cl.ev = newEvent(TypeClose, t.id, t.finished, reasonData(TypeFailed))
 	return true
