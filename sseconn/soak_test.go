@@ -250,7 +250,10 @@ func TestSoak(t *testing.T) {
 			defer senders.Done()
 			tick := time.NewTicker(interval)
 			defer tick.Stop()
-			for i := w; ; i = (i + nSenders) % nStreams {
+			for i := w; ; i += nSenders {
+				if i >= nStreams {
+					i = w // only this sender's share: one sender per identifier
+				}
 				select {
 				case <-sendCtx.Done():
 					return
