@@ -28,16 +28,20 @@ func invalid(message string, details map[string]string) *problem {
 	return &problem{status: http.StatusBadRequest, outcome: outcomeInvalid, message: message, details: details}
 }
 
-// readBody reads the request body up to limit bytes. A larger body is a 413
-// problem.
-func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *problem) {
-	tooLarge := &problem{
+// tooLarge is the problem of a body over the limit.
+func tooLarge() *problem {
+	return &problem{
 		status:  http.StatusRequestEntityTooLarge,
 		outcome: outcomeTooLarge,
 		message: "request body too large",
 	}
+}
+
+// readBody reads the request body up to limit bytes. A larger body is a 413
+// problem, a failed read (a read deadline, say) a 400 one.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *problem) {
 	if r.ContentLength > limit {
-		return nil, tooLarge
+		return nil, tooLarge()
 	}
 	if r.Body == nil || r.Body == http.NoBody {
 		return nil, nil
@@ -50,7 +54,7 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *pro
 	var mbe *http.MaxBytesError
 	switch {
 	case errors.As(err, &mbe):
-		return nil, tooLarge
+		return nil, tooLarge()
 	case err != nil && !errors.Is(err, io.EOF):
 		return nil, invalid("cannot read request body", nil)
 	}

@@ -20,7 +20,15 @@
 //	}
 //	mux := http.NewServeMux()
 //	mux.Handle("POST /api/sse/callback", h)
-//	srv := &http.Server{Addr: ":8080", Handler: mux}
+//	srv := &http.Server{
+//		Addr:              ":8080",
+//		Handler:           mux,
+//		ReadHeaderTimeout: 2 * time.Second, // slow headers
+//		ReadTimeout:       5 * time.Second, // the gateway gives up on a callback after 5 s
+//		WriteTimeout:      10 * time.Second,
+//		IdleTimeout:       60 * time.Second,
+//		MaxHeaderBytes:    64 << 10,
+//	}
 //	// ... on shutdown, refuse new browsers first, then stop the server:
 //	_ = h.Shutdown(ctx)
 //	_ = srv.Shutdown(ctx)
@@ -35,6 +43,17 @@
 // A service answers a connect with nil (the gateway receives {}) or, in the
 // gateway's AMQP mode, with a [ConnectResponse] carrying request_id and
 // bindings, and refuses a browser by returning [Reject] with a 4xx status.
+//
+// # Identifiers
+//
+// An identifier's kind and value are valid UTF-8 and hold no control
+// character. Control characters, for this package, are the Unicode
+// categories Cc (C0 and C1 controls, U+0085 NEXT LINE included, and DEL),
+// Cf (format characters: bidi controls such as U+202E, zero-width
+// characters, U+FEFF, U+00AD), Zl (U+2028) and Zp (U+2029): characters that
+// are invisible or that end, break or reorder a line in logs, span
+// attributes and terminals. A matcher answers a URL whose value breaks this
+// rule with 400; a kind that breaks it makes [NewHandler] fail.
 //
 // # Authentication
 //

@@ -26,13 +26,15 @@ type Handler struct {
 	routes  []route
 	auth    Authenticator // nil only with WithInsecureNoAuth and nothing else
 	maxBody int64
+	bodyTTL time.Duration // bound of reading one body
 	log     *slog.Logger
 	tel     *instruments
 
-	mu       sync.Mutex    // guards inflight, closing and idle
-	inflight int           // ServeHTTP calls in progress
-	closing  bool          // Shutdown was called
-	idle     chan struct{} // closed when closing and inflight drops to 0
+	mu       sync.Mutex                            // guards inflight, closing, idle and reading
+	inflight int                                   // ServeHTTP calls in progress
+	closing  bool                                  // Shutdown was called
+	idle     chan struct{}                         // closed when closing and inflight drops to 0
+	reading  map[*http.ResponseController]struct{} // requests still reading their body
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -68,6 +70,7 @@ func NewHandler(opts ...Option) (*Handler, error) {
 	h := &Handler{
 		routes:  c.routes,
 		maxBody: int64(c.maxBodyBytes),
+		bodyTTL: c.bodyTimeout,
 		log:     c.logger,
 		tel:     tel,
 	}
@@ -103,7 +106,9 @@ type result struct {
 //   - 405 with "Allow: POST" for any method but POST;
 //   - 413 for a body over the limit (see [WithMaxBodyBytes]);
 //   - 500 with a generic body for any other service error or a panic;
-//   - 503 for a connect during or after [Handler.Shutdown].
+//   - 400 for a body not read within the body timeout (see [WithBodyTimeout]);
+//   - 503 for a connect during or after [Handler.Shutdown], and for any
+//     callback whose body was still arriving when Shutdown was called.
 //
 // Every answer is JSON; errors are {"error": message, "details": {...}}
 // with optional details. The service gets r.Context(), which ends when the
@@ -139,7 +144,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) (res result) {
 			return res
 		}
 	}
-	body, p := readBody(w, r, h.maxBody)
+	body, p := h.readBody(w, r)
 	var req *Request
 	if p == nil {
 		req, p = decode(body)
@@ -246,14 +251,65 @@ func (h *Handler) route(req *Request) (Service, error) {
 	return nil, nil
 }
 
+// readBody reads the body of r, bounded in size by the body limit and in
+// time by the body timeout (see [WithBodyTimeout]), through the connection's
+// read deadline. Shutdown ends the read of a body still arriving at once;
+// the callback is then answered 503.
+func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *problem) {
+	if r.ContentLength > h.maxBody {
+		// Cheap: nothing read, nothing allocated, and the connection is
+		// closed rather than drained.
+		w.Header().Set("Connection", "close")
+		return nil, tooLarge()
+	}
+	rc := http.NewResponseController(w)
+	h.mu.Lock()
+	deadline := time.Now().Add(h.bodyTTL)
+	if h.closing {
+		deadline = time.Now()
+	}
+	// ErrNotSupported (a ResponseWriter without a connection, in tests)
+	// leaves the read unbounded in time, as before.
+	_ = rc.SetReadDeadline(deadline)
+	if h.reading == nil {
+		h.reading = make(map[*http.ResponseController]struct{})
+	}
+	h.reading[rc] = struct{}{}
+	h.mu.Unlock()
+
+	body, p := readBody(w, r, h.maxBody)
+
+	h.mu.Lock()
+	delete(h.reading, rc)
+	closing := h.closing
+	h.mu.Unlock()
+	if p != nil {
+		// The rest of the body is never read: close the connection
+		// rather than let the server drain it, and keep the deadline,
+		// which bounds that drain too.
+		w.Header().Set("Connection", "close")
+	} else {
+		_ = rc.SetReadDeadline(time.Time{})
+	}
+	if p != nil && p.outcome == outcomeInvalid && closing {
+		return nil, &problem{status: http.StatusServiceUnavailable, outcome: outcomeUnavailable, message: "shutting down"}
+	}
+	return body, p
+}
+
 // Shutdown makes the handler answer 503 to every later connect callback, so
 // that the gateway refuses new browsers, and waits until no callback is in
-// flight or ctx is done. Disconnect callbacks are still handled during and
-// after Shutdown. It returns ctx.Err() if ctx ends first, and nil otherwise.
-// Shutdown may be called more than once and concurrently.
+// flight or ctx is done. A callback whose body is still arriving is answered
+// 503 at once, so a slow sender cannot hold Shutdown. Disconnect callbacks
+// are still handled during and after Shutdown. It returns ctx.Err() if ctx
+// ends first, and nil otherwise. Shutdown may be called more than once and
+// concurrently.
 func (h *Handler) Shutdown(ctx context.Context) error {
 	h.mu.Lock()
 	h.closing = true
+	for rc := range h.reading {
+		_ = rc.SetReadDeadline(time.Now())
+	}
 	if h.inflight == 0 {
 		h.mu.Unlock()
 		return nil

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Match is what a [Matcher] extracts from a browser URL.
@@ -65,7 +67,8 @@ var errInvalidPattern = errors.New("callback: matcher has an invalid pattern")
 // unescaped before it is compared, so "%2F" never splits a segment and a
 // wildcard value may contain '/'. The number of segments must be the same:
 // "/api/sse/tasks/42/x" and "/api/sse/tasks/42/" do not match. A wildcard
-// value that is empty or contains ':' or a control character is an error.
+// value that is empty, is not valid UTF-8, or contains ':' or a control
+// character (see the package documentation, "Identifiers") is an error.
 //
 // The pattern must start with '/', contain at least one wildcard, and use
 // each wildcard name once; names are letters, digits and '_'. A kind must be
@@ -174,7 +177,8 @@ func (m *pathMatcher) Match(u *url.URL) (Match, bool, error) {
 //
 // The path is compared with the unescaped URL path, exactly. Once the path
 // matches, a missing or empty param, a param given more than once, or a
-// value containing ':' or a control character is an error (answered 400),
+// value that is not valid UTF-8 or contains ':' or a control character is an
+// error (answered 400),
 // not a reason to try the next route.
 //
 // path must start with '/', param must be non-empty and kind must be
@@ -235,7 +239,8 @@ func (m *queryMatcher) Match(u *url.URL) (Match, bool, error) {
 //
 // Like [Path], the comparison is made segment by segment on the escaped path,
 // so "/api/sse/docs%2Fx" does not match the prefix "/api/sse/docs/". An empty
-// rest, or a rest containing ':' or a control character, is an error.
+// rest, or a rest that is not valid UTF-8 or contains ':' or a control
+// character, is an error.
 //
 // prefix must start with '/' and kind must be non-empty and free of ':';
 // otherwise [NewHandler] fails.
@@ -310,6 +315,8 @@ func checkKind(kind string) error {
 		return errors.New("empty kind")
 	case strings.Contains(kind, ":"):
 		return errors.New("kind must not contain ':'")
+	case !utf8.ValidString(kind):
+		return errors.New("kind must be valid UTF-8")
 	case hasControl(kind):
 		return errors.New("kind must not contain control characters")
 	}
@@ -323,6 +330,8 @@ func checkValue(param, v string) error {
 		return &valueError{param: param, reason: "is empty"}
 	case strings.Contains(v, ":"):
 		return &valueError{param: param, reason: "must not contain ':'"}
+	case !utf8.ValidString(v):
+		return &valueError{param: param, reason: "must be valid UTF-8"}
 	case hasControl(v):
 		return &valueError{param: param, reason: "must not contain control characters"}
 	}
@@ -341,11 +350,26 @@ func checkIdentifier(id string) error {
 	return checkValue("identifier", value)
 }
 
+// hasControl reports whether s holds a control character in the sense of
+// this package: a character of the Unicode categories Cc (C0 and C1
+// controls, U+0085 included, and DEL), Cf (format characters: bidi
+// overrides such as U+202E, zero-width characters, U+FEFF), Zl (U+2028) or
+// Zp (U+2029). Such characters are invisible or reorder, break or end lines
+// in logs, span attributes and terminals, so an identifier never holds one.
 func hasControl(s string) bool {
 	for i := 0; i < len(s); i++ {
-		if s[i] < 0x20 || s[i] == 0x7f {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c < 0x20 || c == 0x7f {
+				return true
+			}
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp) {
 			return true
 		}
+		i += size - 1
 	}
 	return false
 }

@@ -2,9 +2,12 @@ package callback_test
 
 import (
 	"errors"
+	"fmt"
 	"net/url"
 	"strings"
 	"testing"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -201,10 +204,64 @@ func checkMatch(t *testing.T, raw string, m callback.Match, matched bool, err er
 	if !found || kind == "" || value == "" || strings.Contains(value, ":") {
 		t.Fatalf("%q: invalid identifier %q", raw, m.Identifier)
 	}
+	if !utf8.ValidString(value) {
+		t.Fatalf("%q: identifier %q is not valid UTF-8", raw, m.Identifier)
+	}
 	for _, c := range value {
-		if c < 0x20 || c == 0x7f {
-			t.Fatalf("%q: control character in identifier %q", raw, m.Identifier)
+		if unicode.In(c, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp) {
+			t.Fatalf("%q: control character %U in identifier %q", raw, c, m.Identifier)
 		}
+	}
+}
+
+// TestFault4MatchersRejectUnicodeControls checks that every matcher
+// refuses Unicode controls and invalid UTF-8 in a value (issue 12,
+// fault 4).
+func TestFault4MatchersRejectUnicodeControls(t *testing.T) {
+	const ctl = `callback: parameter "%s" must not contain control characters`
+	const utf = `callback: parameter "%s" must be valid UTF-8`
+	values := []struct {
+		name, escaped, want string
+	}{
+		{"U+0085 next line", "a%C2%85b", ctl},
+		{"U+2028 line separator", "a%E2%80%A8b", ctl},
+		{"U+2029 paragraph separator", "a%E2%80%A9b", ctl},
+		{"U+202E right-to-left override", "a%E2%80%AEb", ctl},
+		{"U+200B zero width space", "a%E2%80%8Bb", ctl},
+		{"U+FEFF byte order mark", "%EF%BB%BFa", ctl},
+		{"U+009B C1 CSI", "a%C2%9B", ctl},
+		{"DEL", "a%7F", ctl},
+		{"invalid UTF-8", "a%FFb", utf},
+		{"truncated UTF-8", "a%E2%80", utf},
+		{"encoded surrogate", "a%ED%A0%80", utf},
+		{"letters and symbols pass", "%C3%A9%E2%9C%93%F0%9F%98%80", ""},
+	}
+	matchers := []struct {
+		name, param string
+		m           callback.Matcher
+		url         func(v string) string
+	}{
+		{"Path", "id", callback.Path("task", "/t/{id}"), func(v string) string { return "/t/" + v }},
+		{"Query", "id", callback.Query("task", "/t", "id"), func(v string) string { return "/t?id=" + v }},
+		{"Prefix", "rest", callback.Prefix("task", "/t/"), func(v string) string { return "/t/" + v }},
+	}
+	var got, want []string
+	for _, m := range matchers {
+		for _, v := range values {
+			r := runMatch(t, m.m, m.url(v.escaped))
+			got = append(got, m.name+" "+v.name+": "+r.Err)
+			w := ""
+			if v.want != "" {
+				w = fmt.Sprintf(v.want, m.param)
+			}
+			want = append(want, m.name+" "+v.name+": "+w)
+		}
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("match errors (-want +got):\n%s", diff)
+	}
+	if r := runMatch(t, callback.Path("t\u202e", "/t/{id}"), "/t/x"); r.Err != "callback: matcher has an invalid pattern" {
+		t.Errorf("a kind with U+202E: Match = %+v, want the invalid-pattern error", r)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
@@ -12,8 +13,19 @@ import (
 	"github.com/ssegate/ssegate/internal/optcheck"
 )
 
-// DefaultMaxBodyBytes is the default limit of a callback body: 1 MiB.
-const DefaultMaxBodyBytes = 1 << 20
+// DefaultMaxBodyBytes is the default limit of a callback body: 32 KiB. A
+// callback body is the browser's URL and request headers as JSON; the
+// gateway's Node server refuses a browser request whose request line and
+// headers exceed 16 KiB, so a real body stays below about 17 KiB, and even
+// headers full of characters that JSON escapes fit. A larger body is
+// answered 413 before it is decoded: decoding costs about 40 times the
+// body's size in allocations.
+const DefaultMaxBodyBytes = 32 << 10
+
+// DefaultBodyTimeout is the default bound of reading one callback body.
+// The gateway sends the body at once with the request; it gives up on the
+// whole callback after 5 s.
+const DefaultBodyTimeout = 2 * time.Second
 
 // DefaultSecretHeader is the default name of the request header that may
 // carry the shared secret, as an alternative to the "secret" query parameter.
@@ -48,6 +60,7 @@ type config struct {
 	insecure      bool
 	authenticator Authenticator
 	maxBodyBytes  int
+	bodyTimeout   time.Duration
 	logger        *slog.Logger
 	meterProvider metric.MeterProvider
 	tracerProv    trace.TracerProvider
@@ -138,6 +151,16 @@ func WithMaxBodyBytes(n int) Option {
 	return optionFunc(func(c *config) { optcheck.Set(&c.problems, "WithMaxBodyBytes", &c.maxBodyBytes, n) })
 }
 
+// WithBodyTimeout bounds the time to read one callback body, from the end
+// of its headers, through the connection's read deadline
+// (http.ResponseController): a body still arriving then is answered 400
+// and its connection closed. Zero means [DefaultBodyTimeout]; a negative d
+// makes [NewHandler] fail. Bound the headers with the server's
+// ReadHeaderTimeout (see the package documentation's example).
+func WithBodyTimeout(d time.Duration) Option {
+	return optionFunc(func(c *config) { optcheck.Set(&c.problems, "WithBodyTimeout", &c.bodyTimeout, d) })
+}
+
 // WithLogger sets the logger. A nil logger means the default, which
 // discards everything. The handler never logs the secret, the callback
 // request's URL query or the browser's header values.
@@ -162,6 +185,7 @@ func newConfig(opts []Option) (*config, error) {
 	c := &config{
 		secretHeader: DefaultSecretHeader,
 		maxBodyBytes: DefaultMaxBodyBytes,
+		bodyTimeout:  DefaultBodyTimeout,
 	}
 	for _, o := range opts {
 		if o == nil {

@@ -36,10 +36,11 @@
 // # Transport
 //
 // Sends go through a [Doer], by default a go-retryablehttp client over a
-// pooled keep-alive transport ([NewDoer]). It retries only what provably
-// never reached the gateway: a failed dial, and a 502 or 503 that is not the
-// gateway's JSON answer. The gateway does not deduplicate, so nothing else is
-// ever retried. Each send is bounded by [WithSendTimeout] (2 s by default, well
+// pooled keep-alive transport ([NewDoer]). It retries only what never
+// reached the gateway: a failed dial, and a proxy's 503 (one that is not the
+// gateway's JSON answer; see [RetryPolicy]). A proxy's 502 is not retried:
+// the gateway may have written the event. The gateway does not deduplicate,
+// so nothing else is ever retried. Each send is bounded by [WithSendTimeout] (2 s by default, well
 // inside the gateway's 5 s callback timeout).
 //
 // # Concurrency

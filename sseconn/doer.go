@@ -29,12 +29,20 @@ type Doer interface {
 var _ Doer = (*http.Client)(nil)
 
 // RetryPolicy bounds the retries of the default doer. It retries only what
-// provably never reached the gateway: a failed dial (connection refused, no
-// route, DNS failure) and a 502 or 503 answer that is not the gateway's own
-// JSON error body, that is, an answer from a proxy in front of it. Nothing
-// else is retried (not 400, 404, 413, not 500 WRITE_FAILED, not a timeout),
-// because the gateway does not deduplicate and a retry could show an event
-// twice.
+// never reached the gateway: a failed dial (connection refused, no route,
+// DNS failure) and a 503 answer that is not the gateway's own JSON error
+// body, that is, a proxy in front of it saying it had no upstream to send
+// the request to. Nothing else is retried: not 400, 404, 413, not 500
+// WRITE_FAILED, not a timeout, and not a proxy's 502, which a proxy also
+// answers when the gateway dropped the connection after reading the
+// request. The gateway does not deduplicate, so a retry of any of these
+// could show an event twice.
+//
+// The 503 rule trusts the proxy: nginx and HAProxy answer 503 only when no
+// upstream is available. A proxy that answers 503 for an upstream reset
+// too (Envoy's "upstream connect error or disconnect/reset before headers")
+// can turn a retry into a duplicate; behind such a proxy, set MaxAttempts
+// to 1.
 type RetryPolicy struct {
 	// MaxAttempts is the total number of attempts, the first included.
 	// 1 disables retries; zero means DefaultRetryPolicy.MaxAttempts.
@@ -184,8 +192,7 @@ func checkRetry(ctx context.Context, resp *http.Response, err error) (bool, erro
 	if err != nil {
 		return neverReached(err), nil
 	}
-	switch resp.StatusCode {
-	case http.StatusBadGateway, http.StatusServiceUnavailable:
+	if resp.StatusCode == http.StatusServiceUnavailable {
 		return !isGatewayAnswer(resp), nil
 	}
 	return false, nil
@@ -202,7 +209,7 @@ func neverReached(err error) bool {
 	return errors.As(err, &dns)
 }
 
-// peekLimit is how much of a 502/503 body is read to tell the gateway's JSON
+// peekLimit is how much of a 503 body is read to tell the gateway's JSON
 // from a proxy's page.
 const peekLimit = 4 << 10
 

@@ -36,7 +36,7 @@ func TestRetryPolicy(t *testing.T) {
 		{"413 HTML", 413, "text/html", "<html>too large</html>", 1},
 		{"500 WRITE_FAILED", 500, "application/json", `{"error":{"message":"m","code":"WRITE_FAILED"}}`, 1},
 		{"500 plain", 500, "text/plain", "oops", 1},
-		{"502 from a proxy", 502, "text/html", "<html>Bad Gateway</html>", 3},
+		{"502 from a proxy", 502, "text/html", "<html>Bad Gateway</html>", 1},
 		{"503 from a proxy", 503, "text/plain", "no healthy upstream", 3},
 		{"503 from a proxy with JSON of its own", 503, "application/json", `{"message":"unavailable"}`, 3},
 		{"503 gateway JSON", 503, "application/json", `{"error":{"message":"m","code":"BACKEND_UNAVAILABLE"}}`, 1},
@@ -65,6 +65,32 @@ func TestRetryPolicy(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestFault6Proxy502NotRetried checks that a proxy's 502, which may come
+// after the gateway received the request, is not retried (issue 12,
+// fault 6): the gateway writes the event once.
+func TestFault6Proxy502NotRetried(t *testing.T) {
+	var attempts atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		attempts.Add(1)
+		// A proxy that forwarded the request, then lost the upstream's
+		// answer: the gateway has written the event.
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(http.StatusBadGateway)
+		w.Write([]byte("<html>502 Bad Gateway: upstream prematurely closed connection</html>"))
+	}))
+	defer srv.Close()
+	m := newTestManager(t, srv.URL, WithRetryPolicy(fastRetry))
+	mustRegister(t, m, "task:1", "tok")
+	err := m.Send(context.Background(), "task:1", Event{Data: "x"})
+	var ge *GatewayError
+	if !errors.As(err, &ge) || ge.StatusCode != http.StatusBadGateway {
+		t.Errorf("err = %v, want a 502 GatewayError", err)
+	}
+	if got := attempts.Load(); got != 1 {
+		t.Errorf("attempts = %d, want 1 (a 502 may have reached the gateway)", got)
 	}
 }
 

@@ -20,9 +20,10 @@ var (
 	// ErrShutdown reports that the manager has been shut down.
 	ErrShutdown = errors.New("sseconn: manager shut down")
 
-	// ErrInvalidEvent reports an event that the gateway would mangle: a name
-	// with CR or LF, a reserved name, or a named event whose data is not JSON.
-	// Nothing was sent.
+	// ErrInvalidEvent reports an event that the gateway would mangle (see
+	// [Event.Validate] for the exact rule): a name with a control character,
+	// a quote or a backslash, a reserved name, data with a CR, or a named
+	// event whose data is not one line of JSON. Nothing was sent.
 	ErrInvalidEvent = errors.New("sseconn: invalid event")
 
 	// ErrTooLarge reports a request body over the gateway's limit (100 KiB by

@@ -40,7 +40,7 @@ func TestErrorMessages(t *testing.T) {
 		{"send and close to a gateway error", m.SendAndClose(ctx, "task:broken", Event{Data: "x"}), nil,
 			"sseconn: send_close task: gateway answered 500 WRITE_FAILED: Failed to write to stream"},
 		{"invalid event", m.Send(ctx, "task:1", Event{Name: "a\nb", Data: "{}"}), ErrInvalidEvent,
-			`sseconn: invalid event: name "a\nb" contains CR or LF`},
+			`sseconn: invalid event: name "a\nb" contains U+000A at byte 1`},
 		{"register empty token", m.Register(ctx, "task:1", ""), ErrInvalidIdentifier,
 			"sseconn: register task: invalid identifier or token"},
 		{"register a token in use", m.Register(ctx, "task:2", "broken"), ErrTokenInUse,

@@ -23,21 +23,70 @@ type Event struct {
 // a name would be indistinguishable from them in the browser.
 var reservedNames = map[string]bool{"ready": true, "rejected": true}
 
-// Validate reports whether the gateway can deliver ev intact. It returns an
-// error wrapping [ErrInvalidEvent] for a name with CR or LF (the gateway
-// would frame it into broken SSE), for the reserved names "ready" and
-// "rejected" (the gateway's control events), and for a named event whose
-// Data is not valid JSON (a generation-2 gateway embeds it raw). Every send
-// validates its event before any I/O.
+// Validate reports whether the gateway can deliver ev intact: whether a
+// browser's EventSource, reading what either gateway generation frames (see
+// docs/protocol.md, "What the browser receives"), gets back exactly Name and
+// Data (for a generation-2 envelope: Name as the type, and a payload equal
+// to Data as JSON). It returns an error wrapping [ErrInvalidEvent], naming
+// the problem, for
+//
+//   - a name or data that is not valid UTF-8 (it would reach the gateway
+//     with U+FFFD in place of the invalid bytes);
+//   - a name with a character that needs escaping in an SSE field line or a
+//     JSON string: any control character (U+0000–U+001F, U+007F–U+009F,
+//     tab included), '"', '\', U+2028 or U+2029. Generation 1 writes the
+//     name on an "event:" line, where CR and LF end it; generation 2 puts
+//     it into the JSON envelope {"type":"<name>",…}. A name from this set
+//     is the same byte string in both, whatever escaping a gateway does;
+//   - the reserved names "ready" and "rejected" (the gateway's control
+//     events);
+//   - data with a CR anywhere. Both generations split data into "data:"
+//     lines on LF only, and EventSource also ends a line at CR, so a lone CR
+//     cuts the line (the rest is read as an unknown field and dropped) and
+//     CRLF arrives as LF;
+//   - a named event whose data is not valid JSON, or holds an LF:
+//     generation 2 embeds it raw, on one "data:" line, as the envelope's
+//     payload. JSON never needs a raw LF (json.Marshal writes none; use it
+//     rather than json.MarshalIndent).
+//
+// Everything else is delivered intact, empty data and data with NUL or
+// other controls included. Every send, and the AMQP publisher, validates
+// its event before any I/O.
 func (ev Event) Validate() error {
-	if strings.ContainsAny(ev.Name, "\r\n") {
-		return fmt.Errorf("%w: name %q contains CR or LF", ErrInvalidEvent, ev.Name)
+	if err := checkName(ev.Name); err != nil {
+		return err
 	}
 	if reservedNames[ev.Name] {
 		return fmt.Errorf("%w: name %q is reserved for the gateway's control events", ErrInvalidEvent, ev.Name)
 	}
-	if ev.Name != "" && !json.Valid([]byte(ev.Data)) {
+	if !utf8.ValidString(ev.Data) {
+		return fmt.Errorf("%w: data is not valid UTF-8", ErrInvalidEvent)
+	}
+	if i := strings.IndexByte(ev.Data, '\r'); i >= 0 {
+		return fmt.Errorf("%w: data contains CR at byte %d (the browser reads it as a line end)", ErrInvalidEvent, i)
+	}
+	if ev.Name == "" {
+		return nil
+	}
+	if !json.Valid([]byte(ev.Data)) {
 		return fmt.Errorf("%w: data of named event %q is not valid JSON", ErrInvalidEvent, ev.Name)
+	}
+	if i := strings.IndexByte(ev.Data, '\n'); i >= 0 {
+		return fmt.Errorf("%w: data of named event %q contains LF at byte %d (generation 2 writes it on one line)", ErrInvalidEvent, ev.Name, i)
+	}
+	return nil
+}
+
+// checkName returns an error wrapping ErrInvalidEvent for a name that
+// Validate rejects for its characters.
+func checkName(name string) error {
+	if !utf8.ValidString(name) {
+		return fmt.Errorf("%w: name %q is not valid UTF-8", ErrInvalidEvent, name)
+	}
+	for i, r := range name {
+		if r < 0x20 || (r >= 0x7f && r <= 0x9f) || r == '"' || r == '\\' || r == '\u2028' || r == '\u2029' {
+			return fmt.Errorf("%w: name %q contains %U at byte %d", ErrInvalidEvent, name, r, i)
+		}
 	}
 	return nil
 }

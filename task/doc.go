@@ -75,7 +75,15 @@
 //
 // A finished task and its log are kept for the retention period
 // ([WithRetention], default 10 minutes), for [Runner.Get] and late
-// browsers, and then dropped.
+// browsers, and then dropped. Their number is capped too
+// ([WithMaxFinished], default 10,000, about 15 MB with small results): a
+// burst of short tasks drops the oldest finished ones early.
+//
+// A task_failed event's error text is cut to [MaxErrorBytes] of JSON. If
+// the gateway still refuses the terminal event (a result over its body
+// limit, with [WithMaxResultBytes] raised), the runner sends task_failed
+// with the error "task result too large" instead, so that every stream
+// ends with exactly one terminal event.
 //
 // # Clients
 //

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/ssegate/ssegate/sseconn"
 )
@@ -125,6 +126,49 @@ func appendProgress(b []byte, u Update) []byte {
 func reasonData(reason string) []byte {
 	b := appendString([]byte(`{"reason":`), reason)
 	return append(b, '}')
+}
+
+// MaxErrorBytes bounds the JSON encoding of the error text of a
+// task_failed event (and of [Info.Error]). A longer text is cut, on a
+// character boundary, and ends with "…"; escapes count as they are
+// written, so 4 KiB of control characters is cut to about 680 of them. With
+// the other fields of the event it keeps task_failed far below the
+// gateway's body limit, whatever a task returns.
+const MaxErrorBytes = 4 << 10
+
+// capError returns msg, cut as [MaxErrorBytes] says.
+func capError(msg string) string {
+	const ellipsis = "…"
+	if len(msg) <= MaxErrorBytes/6 || len(appendString(nil, msg)) <= MaxErrorBytes+2 {
+		return msg
+	}
+	budget := MaxErrorBytes - len(ellipsis)
+	n := 0
+	for i, r := range msg {
+		w := encodedLen(r, msg[i:])
+		if n+w > budget {
+			return msg[:i] + ellipsis
+		}
+		n += w
+	}
+	return msg
+}
+
+// encodedLen returns how many bytes encoding/json writes for the rune r,
+// which starts s.
+func encodedLen(r rune, s string) int {
+	switch {
+	case r == utf8.RuneError:
+		if _, size := utf8.DecodeRuneInString(s); size == 1 {
+			return len(`\ufffd`)
+		}
+		return utf8.RuneLen(r)
+	case r == '"' || r == '\\' || r == '\n' || r == '\r' || r == '\t' || r == '\b' || r == '\f':
+		return 2
+	case r < 0x20 || r == '<' || r == '>' || r == '&' || r == '\u2028' || r == '\u2029':
+		return 6
+	}
+	return utf8.RuneLen(r)
 }
 
 // failureData encodes a [Failure]: {"error":msg}, or {"error":msg,"code":code}

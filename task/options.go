@@ -22,6 +22,12 @@ const (
 	DefaultQueueSize = 1024
 	// DefaultRetention is how long a finished task stays replayable.
 	DefaultRetention = 10 * time.Minute
+	// DefaultMaxFinished caps the number of finished tasks kept for
+	// retention. A finished task with a small result holds about 1.5 KB
+	// (BenchmarkFinishedTaskMemory: 1,461 B), so the default cap holds about 15 MB;
+	// each result adds its size (up to DefaultMaxResultBytes), so 10,000
+	// tasks with maximal results hold about 340 MB.
+	DefaultMaxFinished = 10_000
 	// DefaultSendTimeout bounds each send to the gateway, well inside the
 	// connect callback's 5 s (docs/protocol.md).
 	DefaultSendTimeout = 2 * time.Second
@@ -56,6 +62,7 @@ type config struct {
 	workers        int
 	queueSize      int
 	retention      time.Duration
+	maxFinished    int
 	sendTimeout    time.Duration
 	maxResultBytes int
 	kind           string
@@ -76,6 +83,7 @@ func defaultConfig() config {
 		workers:        DefaultWorkers(),
 		queueSize:      DefaultQueueSize,
 		retention:      DefaultRetention,
+		maxFinished:    DefaultMaxFinished,
 		sendTimeout:    DefaultSendTimeout,
 		maxResultBytes: DefaultMaxResultBytes,
 		kind:           DefaultKind,
@@ -108,6 +116,16 @@ func WithQueueSize(n int) Option {
 // overrides it.
 func WithoutQueue() Option {
 	return optionFunc(func(c *config) { c.queueSize = 0 })
+}
+
+// WithMaxFinished caps the number of finished tasks kept, besides their
+// retention by time: when a task finishes beyond the cap, the oldest
+// finished task is dropped at once, as if its retention had ended (a
+// browser that connects later gets "task not found"). Running and queued
+// tasks do not count. Zero means [DefaultMaxFinished]; a negative n makes
+// [New] fail.
+func WithMaxFinished(n int) Option {
+	return optionFunc(func(c *config) { optcheck.Set(&c.problems, "WithMaxFinished", &c.maxFinished, n) })
 }
 
 // WithRetention sets how long a finished task, with its events, is kept for

@@ -65,11 +65,15 @@ type Runner struct {
 	metrics *metrics
 	tracer  trace.Tracer
 
-	mu      sync.Mutex // guards tasks, stalled, closed, and sends on and the close of queue
+	mu      sync.Mutex // guards tasks, stalled, finished, closed, and sends on and the close of queue
 	tasks   map[string]*task
 	stalled map[*task]struct{} // tasks whose delivery stopped on an error that may pass
-	closed  bool
-	queue   chan *task // capacity workers+queueSize
+	// finished holds the finished tasks, oldest first, for the cap on
+	// their number (WithMaxFinished). It may hold tasks already dropped
+	// by retention; they are skipped when met.
+	finished []*task
+	closed   bool
+	queue    chan *task // capacity workers+queueSize
 
 	// inflight counts the tasks in the queue or running: at most
 	// workers+queueSize, so sends on queue never block. A running task
@@ -245,6 +249,7 @@ func (r *Runner) cancel(t *task) {
 		r.finishLocked(t, outcome{status: StatusCancelled})
 		gen, ok := t.claimLocked()
 		t.mu.Unlock()
+		r.retire(t)
 		t.cancel()
 		if ok {
 			r.startSender(t, gen)
@@ -351,6 +356,7 @@ func (r *Runner) run(t *task) {
 		r.finishLocked(t, outcome{status: StatusCancelled})
 		gen, ok := t.claimLocked()
 		t.mu.Unlock()
+		r.retire(t)
 		if ok {
 			r.startSender(t, gen)
 		}
@@ -381,6 +387,7 @@ func (r *Runner) run(t *task) {
 	r.finishLocked(t, oc)
 	gen, ok = t.claimLocked()
 	t.mu.Unlock()
+	r.retire(t)
 	if ok {
 		r.startSender(t, gen)
 	}
@@ -420,6 +427,7 @@ func (r *Runner) call(ctx context.Context, t *task) (oc outcome) {
 // t.mu must be held and t must not be done.
 func (r *Runner) finishLocked(t *task, oc outcome) {
 	now := r.cfg.now()
+	oc.errText = capError(oc.errText)
 	t.status = oc.status
 	t.finished = now
 	t.result = oc.result
@@ -483,6 +491,39 @@ func (r *Runner) expireLocked(t *task, now time.Time) (expired bool, token strin
 	return true, token
 }
 
+// retire records that t has finished and drops the oldest finished tasks
+// beyond the cap (WithMaxFinished), unregistering their streams. Neither
+// r.mu nor t.mu may be held.
+func (r *Runner) retire(t *task) {
+	var tokens []string
+	r.mu.Lock()
+	r.finished = append(r.finished, t)
+	for len(r.finished) > r.cfg.maxFinished {
+		old := r.finished[0]
+		r.finished[0] = nil
+		r.finished = r.finished[1:]
+		if r.tasks[old.id] != old {
+			continue // already dropped by retention
+		}
+		delete(r.tasks, old.id)
+		delete(r.stalled, old)
+		old.mu.Lock()
+		if old.registered {
+			tokens = append(tokens, old.token)
+			old.registered = false
+		}
+		old.mu.Unlock()
+		r.log.Debug("task: dropped, over the cap on finished tasks", "task_id", old.id)
+	}
+	if cap(r.finished) > 2*r.cfg.maxFinished+64 {
+		r.finished = append([]*task(nil), r.finished...) // release the consumed front
+	}
+	r.mu.Unlock()
+	for _, token := range tokens {
+		r.conn.Unregister(token)
+	}
+}
+
 // resumeInterval is how often stalled deliveries are checked for a retry.
 const resumeInterval = retryBase
 
@@ -521,6 +562,14 @@ func (r *Runner) sweep() {
 		}
 		t.mu.Unlock()
 	}
+	kept := r.finished[:0]
+	for _, t := range r.finished {
+		if r.tasks[t.id] == t {
+			kept = append(kept, t)
+		}
+	}
+	clear(r.finished[len(kept):])
+	r.finished = kept
 	r.mu.Unlock()
 	for _, token := range tokens {
 		r.conn.Unregister(token)

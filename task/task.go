@@ -95,6 +95,42 @@ func (t *task) appendLocked(slot int, ev sseconn.Event) {
 	t.log[slot] = entry{seq: t.seq, ev: ev, close: slot == slotClose}
 }
 
+// Error texts of a task_failed event that replaces a terminal event the Conn
+// refused.
+const (
+	errResultTooLarge = "task result too large"
+	errEventRefused   = "task event refused"
+)
+
+// replaceTerminalLocked replaces the terminal entry seq, which the Conn
+// refused as invalid or too large, by a task_failed event with a short
+// fixed error text under the same sequence number, and the close entry by
+// one with the reason task_failed. A completed task becomes failed with
+// errResultTooLarge, so that [Info] tells what the browser saw. It reports
+// whether it replaced anything: not for another entry, nor for an entry
+// that is already the replacement. t.mu must be held.
+func (t *task) replaceTerminalLocked(seq uint64) bool {
+	term := &t.log[slotTerminal]
+	if term.seq != seq {
+		return false
+	}
+	var m Message
+	if json.Unmarshal([]byte(term.ev.Data), &m) == nil && m.EventType == TypeFailed &&
+		(t.errText == errResultTooLarge || t.errText == errEventRefused) {
+		return false // the replacement itself was refused
+	}
+	text := errEventRefused
+	if t.status == StatusCompleted {
+		text = errResultTooLarge
+		t.status, t.result = StatusFailed, nil
+	}
+	t.errText = text
+	term.ev = newEvent(TypeFailed, t.id, t.finished, failureData(text, ""))
+	cl := &t.log[slotClose]
+	cl.ev = newEvent(TypeClose, t.id, t.finished, reasonData(TypeFailed))
+	return true
+}
+
 // nextLocked returns the first entry not yet delivered to the connection.
 // t.mu must be held.
 func (t *task) nextLocked() (entry, bool) {
@@ -185,7 +221,9 @@ func (r *Runner) startSender(t *task, gen uint64) {
 // delivery resumes from the same entry on the next event, the next connect,
 // or after a backoff (see [Runner.resume]), whichever comes first. An event
 // the Conn refuses as invalid or too large is skipped, since no retry can
-// succeed.
+// succeed, except the terminal event: it is replaced by a short task_failed
+// (see [task.replaceTerminalLocked]), so that the stream still ends with
+// exactly one terminal event.
 func (r *Runner) deliver(ctx context.Context, t *task, gen uint64) error {
 	for {
 		t.mu.Lock()
@@ -205,8 +243,15 @@ func (r *Runner) deliver(ctx context.Context, t *task, gen uint64) error {
 
 		err := r.send(ctx, t.identifier, e)
 		if err != nil && permanent(err) {
-			r.log.Warn("task: event refused, skipped", "task_id", t.id, "error", err)
 			r.metrics.sendError(ctx, "invalid")
+			t.mu.Lock()
+			replaced := t.gen == gen && t.replaceTerminalLocked(e.seq)
+			t.mu.Unlock()
+			if replaced {
+				r.log.Error("task: terminal event refused, sending task_failed instead", "task_id", t.id, "error", err)
+				continue
+			}
+			r.log.Error("task: event refused, skipped", "task_id", t.id, "error", err)
 			err = nil
 		}
 

@@ -66,6 +66,39 @@
 // of order. A browser that reconnects with the same request id replaces the
 // old stream (the connection manager closes it) and gets the later events.
 //
+// # Duplicates
+//
+// Delivery is at least once: the gateway does not deduplicate, and a send
+// whose answer never came may or may not have been written. A browser sees
+// an event twice in exactly two cases, and in no other:
+//
+//   - Pending although written. A send that outlasts the send timeout
+//     ([WithSendTimeout]) is abandoned, and the event stays pending: Notify
+//     reports Pending with an Err matching context.DeadlineExceeded. If the
+//     gateway handled the request all the same (it was merely slow), the
+//     browser has the event, and the next flush (the next Notify or
+//     Broadcast to that request id, or its next connect) sends it again,
+//     before the newer events. It takes a gateway slower than the send
+//     timeout, 2 s by default, against a reference gateway that answers in
+//     about a millisecond; RELIABILITY.md gives the measured rates.
+//   - The deliberate re-send on connect. If a send to the request id
+//     succeeded while a new browser was registering with the same id, the
+//     Notifier cannot tell whether it reached the stream being replaced or
+//     the new one, so Connect re-sends that latest event to the new stream
+//     instead of asking the Source (the connects metric counts it as
+//     "resent"). The new browser thus sees it once or twice, and never
+//     misses it.
+//
+// Both duplicates repeat the latest version a browser already has, so a
+// page that compares the version with its own before reloading is
+// unaffected.
+//
+// When sending the current version on connect fails (the gateway is slow or
+// down), the event is not kept: nothing retries it while that stream stays
+// open. The browser gets a version with the next Notify or Broadcast, or the
+// current version afresh on its next connect. A page that needs the version
+// at once reconnects when none arrived within a few seconds of opening.
+//
 // # Memory
 //
 // Pending state is bounded three ways: at most [WithPendingLimit] events per
@@ -81,9 +114,11 @@
 //
 // [Notifier] and [HTTPSource] are safe for concurrent use and start no
 // goroutines. No lock is held while sending, fetching or logging. Each send
-// is bounded by [WithSendTimeout] (2 s by default), and so is everything
-// Connect does after registering the stream, so that the connect callback
-// answers well inside the gateway's 5 s timeout.
+// is bounded by [WithSendTimeout] (2 s by default). On connect, asking the
+// Source has a budget of its own ([WithConnectSourceTimeout], 1 s by default), so
+// that a slow Source still leaves the send of "unknown" its whole timeout;
+// the connect callback answers within about 3 s, inside the gateway's 5 s
+// timeout.
 //
 // # Errors
 //

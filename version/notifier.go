@@ -343,7 +343,10 @@ func (n *Notifier) keep(ctx context.Context, rid string, ev sseconn.Event, sendE
 // If another goroutine is flushing the same request id (a concurrent
 // Notify, or the connect of a browser this one replaces), Connect waits for
 // it and then sends what is left; events that reached this browser
-// meanwhile make the current-version event unnecessary.
+// meanwhile make the current-version event unnecessary. If a send to the
+// request id succeeded while this browser registered, Connect re-sends that
+// event instead of asking the Source, since it may have reached the
+// replaced stream only (see the package documentation, "Duplicates").
 //
 // Connect fails only if the identifier is not "version:<request_id>" (a
 // misconfigured matcher: the gateway answers 500), if the request id is
@@ -382,7 +385,8 @@ func (n *Notifier) Connect(ctx context.Context, req *callback.Request) (*callbac
 		return nil, fmt.Errorf("version: register %s: %w", req.Identifier, err)
 	}
 
-	ctx, cancel := context.WithTimeout(ctx, n.cfg.sendTimeout)
+	reqCtx := ctx
+	ctx, cancel := context.WithTimeout(reqCtx, n.cfg.sendTimeout)
 	defer cancel()
 
 	n.lock()
@@ -425,8 +429,9 @@ func (n *Notifier) Connect(ctx context.Context, req *callback.Request) (*callbac
 	case e.delivered > seen:
 		// A send that started before this browser registered succeeded
 		// meanwhile: it may have reached the replaced stream or this one.
-		// Sending that event again is harmless, and newer than what the
-		// Source may have cached.
+		// Re-send it: the documented duplicate (package documentation,
+		// "Duplicates"); it is also newer than what the Source may have
+		// cached.
 		e.draining = true
 		e.q = slices.Insert(e.q, 0, &pending{ev: e.lastEv, at: n.cfg.now(), snapshot: true})
 		n.drainLocked(ctx, e)
@@ -437,8 +442,12 @@ func (n *Notifier) Connect(ctx context.Context, req *callback.Request) (*callbac
 	e.draining = true
 	n.unlock(ctx)
 
+	// The Source and the send have separate budgets, so that a slow Source
+	// still leaves the send its whole timeout for "unknown".
 	what := connectCurrent
-	info, err := n.current(ctx)
+	srcCtx, srcCancel := context.WithTimeout(reqCtx, n.cfg.sourceTimeout)
+	info, err := n.current(srcCtx)
+	srcCancel()
 	ev, evErr := event(info)
 	if err == nil && evErr != nil {
 		err = evErr
@@ -450,9 +459,11 @@ func (n *Notifier) Connect(ctx context.Context, req *callback.Request) (*callbac
 		ev = sseconn.Event{Name: EventName, Data: encodeUnknown(reason(err))}
 	}
 
+	sendCtx, sendCancel := context.WithTimeout(reqCtx, n.cfg.sendTimeout)
+	defer sendCancel()
 	n.lock()
 	e.q = slices.Insert(e.q, 0, &pending{ev: ev, at: n.cfg.now(), snapshot: true})
-	n.drainLocked(ctx, e)
+	n.drainLocked(sendCtx, e)
 	n.unlock(ctx)
 	n.ins.connect(ctx, span, what)
 	return nil, nil

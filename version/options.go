@@ -22,6 +22,7 @@ const (
 	DefaultPendingTTL         = 10 * time.Minute         // see WithPendingTTL
 	DefaultMaxPendingRequests = 10000                    // see WithMaxPendingRequests
 	DefaultSendTimeout        = 2 * time.Second          // see WithSendTimeout
+	DefaultConnectSourceTimeout = 1 * time.Second // see WithConnectSourceTimeout
 )
 
 // Kind is the kind of every identifier this package uses:
@@ -42,6 +43,7 @@ type config struct {
 	pendingTTL         time.Duration
 	maxPendingRequests int
 	sendTimeout        time.Duration
+	sourceTimeout      time.Duration
 	logger             *slog.Logger
 	now                func() time.Time
 	meterProvider      metric.MeterProvider
@@ -57,6 +59,7 @@ func defaultConfig() config {
 		pendingTTL:         DefaultPendingTTL,
 		maxPendingRequests: DefaultMaxPendingRequests,
 		sendTimeout:        DefaultSendTimeout,
+		sourceTimeout:      DefaultConnectSourceTimeout,
 		logger:             slog.New(slog.DiscardHandler),
 		now:                time.Now,
 	}
@@ -135,12 +138,24 @@ func WithStreamURL(streamURL func(requestID string) string, m callback.Matcher) 
 }
 
 // WithSendTimeout bounds each send, and everything [Notifier.Connect] does
-// after registering the stream: waiting for a flush in progress, asking the
-// [Source] and sending. Zero means [DefaultSendTimeout] (2 s): everything
+// after registering the stream: waiting for a flush in progress together
+// with the flush of pending events, and, apart, the send of the current
+// version (asking the [Source] has a budget of its own, see
+// [WithConnectSourceTimeout]). Zero means [DefaultSendTimeout] (2 s): everything
 // done on connect must finish well inside the gateway's 5 s callback
 // timeout. A negative d makes [New] fail.
 func WithSendTimeout(d time.Duration) Option {
 	return optionFunc(func(c *config) { optcheck.Set(&c.problems, "WithSendTimeout", &c.sendTimeout, d) })
+}
+
+// WithConnectSourceTimeout bounds asking the [Source] for the current
+// version in [Notifier.Connect]. It is a budget of its own: the send that
+// follows, of the version or of {"version":"unknown","error":"timeout"},
+// still has the whole send timeout. A connect that asks the Source thus
+// takes at most this timeout plus the send timeout (3 s by default). Zero
+// means [DefaultConnectSourceTimeout] (1 s); a negative d makes [New] fail.
+func WithConnectSourceTimeout(d time.Duration) Option {
+	return optionFunc(func(c *config) { optcheck.Set(&c.problems, "WithConnectSourceTimeout", &c.sourceTimeout, d) })
 }
 
 // WithLogger sets the logger. Nil means the default, which discards

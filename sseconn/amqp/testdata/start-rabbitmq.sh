@@ -1,20 +1,61 @@
 #!/bin/bash
-# start-rabbitmq.sh installs RabbitMQ (Debian package rabbitmq-server) when it
-# is missing, starts it unless it already runs, waits until it accepts
-# connections and prints the broker URL for the tests on stdout:
+# start-rabbitmq.sh starts a RabbitMQ node of its own for the tests: its own
+# node name, AMQP port, distribution port and data folder, so that it never
+# reuses, nor disturbs, a broker that something else runs on this machine.
+# It installs RabbitMQ (Debian package rabbitmq-server) when it is missing,
+# waits until the node accepts connections and prints the broker URL for the
+# tests on stdout:
 #
 #	SSEGATE_AMQP_URL=$(sseconn/amqp/testdata/start-rabbitmq.sh)
+#	...
+#	sseconn/amqp/testdata/start-rabbitmq.sh stop
+#
+# "stop" stops that node and removes its data folder. Both commands read the
+# same environment:
+#
+#	RABBITMQ_NODENAME   node name (default ssegate-test@localhost); export it
+#	                    for the tests too, so that the rabbitmqctl they run
+#	                    (the memory alarm test) targets this node
+#	RABBITMQ_NODE_PORT  AMQP port (default 5682, not RabbitMQ's 5672)
+#	SSEGATE_RABBITMQ_DIR data, logs and pid file
+#	                    (default /tmp/ssegate-rabbitmq-<port>)
+#	RABBITMQ_START_TIMEOUT seconds to wait for the node (default 180)
 #
 # Run it as root on Debian or Ubuntu. All progress goes to stderr. The URL uses
 # the default guest account, which RabbitMQ accepts from localhost only.
-# Environment: RABBITMQ_START_TIMEOUT (seconds, default 180).
 set -euo pipefail
 
 PATH=$PATH:/usr/sbin:/sbin
 export PATH
 timeout=${RABBITMQ_START_TIMEOUT:-180}
 
+export RABBITMQ_NODENAME=${RABBITMQ_NODENAME:-ssegate-test@localhost}
+export RABBITMQ_NODE_PORT=${RABBITMQ_NODE_PORT:-5682}
+export RABBITMQ_NODE_IP_ADDRESS=127.0.0.1
+export RABBITMQ_DIST_PORT=$((RABBITMQ_NODE_PORT + 20000))
+dir=${SSEGATE_RABBITMQ_DIR:-/tmp/ssegate-rabbitmq-$RABBITMQ_NODE_PORT}
+export RABBITMQ_MNESIA_BASE=$dir/mnesia
+export RABBITMQ_LOG_BASE=$dir/log
+export RABBITMQ_PID_FILE=$dir/rabbitmq.pid
+# No plugins: the management plugin's port would clash with another node's.
+export RABBITMQ_ENABLED_PLUGINS_FILE=$dir/enabled_plugins
+# A configuration file of its own, so that the system's cannot move the port.
+export RABBITMQ_CONFIG_FILE=$dir/rabbitmq.conf
+
 log() { echo "start-rabbitmq: $*" >&2; }
+
+ctl() { rabbitmqctl -q -n "$RABBITMQ_NODENAME" "$@"; }
+
+if [ "${1:-}" = stop ]; then
+	log "stopping $RABBITMQ_NODENAME"
+	if ctl --timeout 30 stop "$RABBITMQ_PID_FILE" >&2 2>/dev/null; then
+		log "stopped"
+	else
+		log "$RABBITMQ_NODENAME was not running"
+	fi
+	case $dir in /tmp/ssegate-rabbitmq-*) rm -rf "$dir" ;; esac
+	exit 0
+fi
 
 if ! command -v rabbitmq-server >/dev/null 2>&1; then
 	log "installing rabbitmq-server"
@@ -23,52 +64,44 @@ if ! command -v rabbitmq-server >/dev/null 2>&1; then
 	apt-get install -y -q --no-install-recommends rabbitmq-server >&2
 fi
 
-if rabbitmqctl -q --timeout 10 ping >/dev/null 2>&1; then
-	log "already running"
-else
-	# The node is named rabbit@<short host name>, which must resolve; in
-	# containers it often does not. Name it rabbit@localhost instead, in
-	# the file that both the server and rabbitmqctl read.
-	envconf=/etc/rabbitmq/rabbitmq-env.conf
-	if ! getent hosts "$(hostname -s)" >/dev/null 2>&1 &&
-		! grep -qs '^NODENAME=' "$envconf"; then
-		log "host name does not resolve: naming the node rabbit@localhost"
-		mkdir -p /etc/rabbitmq
-		echo "NODENAME=rabbit@localhost" >>"$envconf"
-	fi
-	log "starting"
-	if [ -x /etc/init.d/rabbitmq-server ] && command -v service >/dev/null 2>&1; then
-		# The init script starts the node as user rabbitmq in the
-		# background and waits for it; without systemd (containers) it is
-		# what "service" runs.
-		timeout "$timeout" service rabbitmq-server start >&2 || true
-	fi
-	if ! rabbitmqctl -q --timeout 10 ping >/dev/null 2>&1; then
-		rabbitmq-server -detached >&2
-	fi
+if ctl --timeout 10 ping >/dev/null 2>&1; then
+	log "$RABBITMQ_NODENAME already runs (left by an earlier run?): restarting it"
+	ctl --timeout 30 stop >&2 || true
 fi
+if (exec 3<>"/dev/tcp/127.0.0.1/$RABBITMQ_NODE_PORT") 2>/dev/null; then
+	log "port $RABBITMQ_NODE_PORT is taken by something else; set RABBITMQ_NODE_PORT"
+	exit 1
+fi
+
+rm -rf "$dir"
+mkdir -p "$RABBITMQ_MNESIA_BASE" "$RABBITMQ_LOG_BASE"
+echo '[].' >"$RABBITMQ_ENABLED_PLUGINS_FILE"
+printf 'listeners.tcp.default = %s\nloopback_users.guest = true\n' "$RABBITMQ_NODE_PORT" >"$RABBITMQ_CONFIG_FILE"
+if id rabbitmq >/dev/null 2>&1; then
+	chown -R rabbitmq:rabbitmq "$dir" 2>/dev/null || true
+fi
+
+log "starting $RABBITMQ_NODENAME on port $RABBITMQ_NODE_PORT, data in $dir"
+rabbitmq-server -detached >&2
 
 log "waiting up to ${timeout}s"
 deadline=$((SECONDS + timeout))
 # await_startup fails at once while the Erlang node is not up yet: retry.
-until rabbitmqctl -q await_startup --timeout 30 >/dev/null 2>&1; do
+until ctl await_startup --timeout 30 >/dev/null 2>&1; do
 	if [ "$SECONDS" -ge "$deadline" ]; then
-		log "RabbitMQ did not start; see /var/log/rabbitmq"
-		rabbitmqctl -q await_startup --timeout 1 >&2 || true
+		log "RabbitMQ did not start; see $RABBITMQ_LOG_BASE"
+		ctl await_startup --timeout 1 >&2 || true
 		exit 1
 	fi
 	sleep 1
 done
 # The node has booted; make sure the AMQP listener answers too.
-until (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null; do
+until (exec 3<>"/dev/tcp/127.0.0.1/$RABBITMQ_NODE_PORT") 2>/dev/null; do
 	if [ "$SECONDS" -ge "$deadline" ]; then
-		log "port 5672 does not answer"
+		log "port $RABBITMQ_NODE_PORT does not answer"
 		exit 1
 	fi
 	sleep 1
 done
-# A test run killed in the middle of TestBlocked leaves a memory alarm
-# raised; clear it (a runtime setting, back to the default).
-rabbitmqctl -q set_vm_memory_high_watermark 0.4 >&2 || true
 log "ready"
-echo "amqp://guest:guest@127.0.0.1:5672/"
+echo "amqp://guest:guest@127.0.0.1:$RABBITMQ_NODE_PORT/"
