@@ -99,9 +99,9 @@ type Gateway struct {
 	URL string
 	// Port is the gateway's port, kept across [Gateway.Restart].
 	Port int
-	t   testing.TB
-	dir string
-	cfg Config
+	t    testing.TB
+	dir  string
+	cfg  Config
 
 	mu   sync.Mutex // guards cmd and done
 	cmd  *exec.Cmd

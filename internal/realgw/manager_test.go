@@ -142,4 +142,3 @@ func TestRealGatewayManager(t *testing.T) {
 		})
 	})
 }
-
