@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -62,6 +63,7 @@ func (u *users) Disconnect(_ context.Context, req *callback.Request) error {
 type backend struct {
 	gen      int
 	gw       *realgw.Gateway
+	px       *realgw.Proxy // nil unless backendConfig.proxy
 	srv      *httptest.Server
 	mgr      *sseconn.Manager
 	users    *users
@@ -73,7 +75,9 @@ type backend struct {
 type backendConfig struct {
 	// callbackQuery replaces "?secret=<secret>" in CALLBACK_URL.
 	callbackQuery *string
-	mgrOpts       []sseconn.Option
+	// proxy puts a realgw.Proxy between the manager and the gateway.
+	proxy   bool
+	mgrOpts []sseconn.Option
 }
 
 // newBackend starts a callback backend and a gateway of dir's generation
@@ -94,7 +98,13 @@ func newBackend(t *testing.T, dir string, gen int, cfg backendConfig) *backend {
 		query = *cfg.callbackQuery
 	}
 	gw := realgw.Start(t, dir, realgw.Config{CallbackURL: srv.URL + callbackPath + query})
-	mgr, err := sseconn.New(gw.URL, cfg.mgrOpts...)
+	sendURL := gw.URL
+	var px *realgw.Proxy
+	if cfg.proxy {
+		px = realgw.NewProxy(t, strings.TrimPrefix(gw.URL, "http://"))
+		sendURL = px.URL
+	}
+	mgr, err := sseconn.New(sendURL, cfg.mgrOpts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +129,7 @@ func newBackend(t *testing.T, dir string, gen int, cfg backendConfig) *backend {
 		t.Fatal(err)
 	}
 	h.Store(handler)
-	return &backend{gen: gen, gw: gw, srv: srv, mgr: mgr, users: u, runner: runner, notifier: notifier}
+	return &backend{gen: gen, gw: gw, px: px, srv: srv, mgr: mgr, users: u, runner: runner, notifier: notifier}
 }
 
 // shutdown calls f with a bounded context, failing t on error.
