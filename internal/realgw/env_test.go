@@ -49,7 +49,7 @@ func (u *users) Connect(ctx context.Context, req *callback.Request) (*callback.C
 	if req.Params["id"] == "forbidden" {
 		return nil, callback.Reject(http.StatusForbidden, "forbidden")
 	}
-	return nil, u.mgr.Register(ctx, req.Identifier, req.Token, req.URL.String())
+	return nil, u.mgr.Register(ctx, req.Identifier, req.Token)
 }
 
 func (u *users) Disconnect(_ context.Context, req *callback.Request) error {

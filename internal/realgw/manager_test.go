@@ -110,7 +110,7 @@ func TestRealGatewayManager(t *testing.T) {
 		t.Run("gone", func(t *testing.T) {
 			// A token the gateway never knew (or forgot): 404, ErrGone, and
 			// the mapping is dropped.
-			if err := b.mgr.Register(ctx, "user:ghost", uuid.New(), "/api/sse/users/ghost"); err != nil {
+			if err := b.mgr.Register(ctx, "user:ghost", uuid.New()); err != nil {
 				t.Fatal(err)
 			}
 			err := b.mgr.Send(ctx, "user:ghost", sseconn.Event{Data: "boo"})
@@ -132,7 +132,7 @@ func TestRealGatewayManager(t *testing.T) {
 				t.Fatalf("Send = %v, want ErrNotConnected", err)
 			}
 			// The same trace does see a request that is made.
-			if err := b.mgr.Register(ctx, "user:probe", uuid.New(), "/"); err != nil {
+			if err := b.mgr.Register(ctx, "user:probe", uuid.New()); err != nil {
 				t.Fatal(err)
 			}
 			_ = b.mgr.Send(trace, "user:probe", sseconn.Event{Data: "x"})

@@ -12,6 +12,20 @@ import (
 	"github.com/ssegate/ssegate/internal/wire"
 )
 
+// SendRequest is the body of one well-formed POST /internal/send, as
+// [Server.Sends] records it.
+type SendRequest struct {
+	// Token is the token of the stream the request is for.
+	Token string
+	// Event is the event to write, as the backend sent it; nil for a
+	// request without one (a close, or the no-op that tells whether Token
+	// is alive).
+	Event *Event
+	// Close reports whether the request ends the stream, after writing
+	// Event if there is one.
+	Close bool
+}
+
 // serveSend handles POST /internal/send (PROTOCOL.md section 3).
 func (s *Server) serveSend(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
@@ -93,7 +107,7 @@ func (s *Server) serveSend(w http.ResponseWriter, r *http.Request) {
 			// The reference gateway buffers every send as an event, one
 			// without an event (a probe, a close) as an unnamed event with
 			// empty data, which the browser receives when the stream opens.
-			ev := wire.Event{}
+			ev := Event{}
 			if req.Event != nil {
 				ev = *req.Event
 			}
@@ -123,7 +137,7 @@ func (s *Server) serveSend(w http.ResponseWriter, r *http.Request) {
 }
 
 // eventName is ev's name for logs.
-func eventName(ev *wire.Event) string {
+func eventName(ev *Event) string {
 	if ev == nil {
 		return ""
 	}
@@ -154,7 +168,7 @@ const codeSyntax = "syntax"
 //
 // It returns the request, or an error code (codeSyntax or a wire.Code*) and
 // message.
-func parseSend(body []byte) (req wire.SendRequest, code, msg string) {
+func parseSend(body []byte) (req SendRequest, code, msg string) {
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 {
 		body = []byte("{}")
@@ -181,7 +195,7 @@ func parseSend(body []byte) (req wire.SendRequest, code, msg string) {
 				return req, wire.CodeEventType, msgEventType
 			}
 		}
-		req.Event = &wire.Event{}
+		req.Event = &Event{}
 		if err := unmarshalString(ev["data"], &req.Event.Data); err != nil {
 			return req, wire.CodeEventDataMissing, msgEventData
 		}
