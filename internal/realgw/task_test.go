@@ -163,7 +163,7 @@ func TestRealGatewayTask(t *testing.T) {
 		t.Run("unknown_task", func(t *testing.T) {
 			st := b.open(t, "/api/sse/tasks?task_id=00000000-0000-4000-8000-000000000000")
 			want := []string{
-				`error {"error":"task not found"}`,
+				`task_failed {"code":"TASK_NOT_FOUND","error":"task not found"}`,
 				`connection_close {"reason":"task_not_found"}`,
 			}
 			if diff := cmp.Diff(want, taskEvents(t, gen, "00000000-0000-4000-8000-000000000000", rest(t, st))); diff != "" {
