@@ -43,6 +43,13 @@
 // so nothing else is ever retried. Each send is bounded by [WithSendTimeout] (2 s by default, well
 // inside the gateway's 5 s callback timeout).
 //
+// The transport closes a keep-alive connection after [DefaultIdleTimeout]
+// (3 s) of idleness, before the gateway's Node.js server closes it (after
+// 5 s): a send written onto a connection that the gateway is closing fails
+// with EOF or ECONNRESET, may or may not have been delivered, and so could
+// never be retried. A [Doer] passed to [WithDoer] should do the same: set its
+// transport's IdleConnTimeout below 5 s (Go's default is 90 s).
+//
 // # Concurrency
 //
 // A Manager is safe for concurrent use. Sends to one identifier reach the

@@ -94,8 +94,22 @@ func (p RetryPolicy) problems() []error {
 // the send timeout ([WithSendTimeout]).
 var DefaultRetryPolicy = RetryPolicy{MaxAttempts: 3, MinBackoff: 50 * time.Millisecond, MaxBackoff: 500 * time.Millisecond}
 
+// DefaultIdleTimeout is how long the default doer keeps an idle keep-alive
+// connection to the gateway before closing it. The reference gateway's
+// Node.js server closes a connection that has been idle for 5 s (its
+// keep-alive timeout, see docs/protocol.md section 3); a request written onto
+// a connection at the moment the gateway closes it fails with EOF or
+// ECONNRESET, and nobody can tell whether the gateway received it, so it can
+// never be retried. Closing idle connections well before the gateway does
+// (the doer's idle timer starts when the answer has been read, after the
+// gateway's has started) means a send is never written onto a connection the
+// gateway may be closing. Go's default of 90 s would let that happen to any
+// send made after a pause of more than 5 s.
+const DefaultIdleTimeout = 3 * time.Second
+
 // NewDoer returns the default doer: an *http.Client backed by
-// go-retryablehttp over a pooled keep-alive transport, retrying as p says.
+// go-retryablehttp over a pooled keep-alive transport that closes idle
+// connections after DefaultIdleTimeout, retrying as p says.
 // A nil logger means silent. It is exported so that callers wrapping the
 // transport (with otelhttp, say) can keep the retry semantics.
 //
@@ -125,6 +139,7 @@ func newDoer(p RetryPolicy, logger *slog.Logger, dial func(ctx context.Context, 
 func newRetryClient(p RetryPolicy, logger *slog.Logger, dial func(ctx context.Context, network, addr string) (net.Conn, error)) *retryablehttp.Client {
 	tr := cleanhttp.DefaultPooledTransport()
 	tr.MaxIdleConnsPerHost = 64
+	tr.IdleConnTimeout = DefaultIdleTimeout
 	if dial != nil {
 		tr.DialContext = dial
 	}

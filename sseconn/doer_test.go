@@ -13,8 +13,10 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/ssegate/ssegate/internal/wire"
 	"go.uber.org/goleak"
+
+	"github.com/ssegate/ssegate/internal/realgw"
+	"github.com/ssegate/ssegate/internal/wire"
 )
 
 var fastRetry = RetryPolicy{MaxAttempts: 3, MinBackoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond}
@@ -250,6 +252,68 @@ type closeRecorder struct{ closed bool }
 
 func (c *closeRecorder) Read([]byte) (int, error) { return 0, io.EOF }
 func (c *closeRecorder) Close() error             { c.closed = true; return nil }
+
+// TestIdleKeepAliveRace is fault 5 of issue 12: the gateway's Node.js server
+// closes a keep-alive connection after 5 s of idleness, and a send written
+// onto it at that moment fails with EOF or ECONNRESET, delivered or not.
+// The proxy keeps the server's close from reaching the client, so that a
+// doer which reuses a connection after the server's idle timeout fails every
+// time instead of once in a while. The default doer closes idle connections
+// first (DefaultIdleTimeout), so its send after a 5 s pause goes out on a new
+// connection.
+func TestIdleKeepAliveRace(t *testing.T) {
+	t.Parallel()
+	const gatewayIdle = 5 * time.Second // Node's keepAliveTimeout
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"status":"ok"}`)
+	}))
+	srv.Config.IdleTimeout = gatewayIdle
+	srv.Start()
+	t.Cleanup(srv.Close)
+	px := realgw.NewProxy(t, srv.Listener.Addr().String())
+	m, err := New(px.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Shutdown(context.Background()) })
+	ctx := context.Background()
+	if err := m.Register(ctx, "task:idle", "token-idle"); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Send(ctx, "task:idle", Event{Data: "first"}); err != nil {
+		t.Fatal(err)
+	}
+	idle := time.After(gatewayIdle + 250*time.Millisecond)
+	wctx, cancel := context.WithTimeout(ctx, 2*gatewayIdle)
+	defer cancel()
+	if err := px.WaitEnded(wctx, 1); err != nil {
+		t.Fatalf("the first connection never ended: %v", err)
+	}
+	<-idle // the pause itself is the scenario: longer than the server's idle timeout
+	if err := m.Send(ctx, "task:idle", Event{Data: "after a pause"}); err != nil {
+		t.Fatalf("send after %v idle: %v (requests written onto a closed connection: %d)", gatewayIdle, err, px.Lost())
+	}
+	if got := px.Opened(); got != 2 {
+		t.Errorf("%d connections opened, want 2 (the idle one must not be reused)", got)
+	}
+}
+
+// TestDefaultIdleTimeout checks that the default doer's transport closes
+// idle connections before the gateway's 5 s keep-alive timeout.
+func TestDefaultIdleTimeout(t *testing.T) {
+	rc := newRetryClient(DefaultRetryPolicy, nil, nil)
+	tr := rc.HTTPClient.Transport.(*http.Transport)
+	if tr.IdleConnTimeout <= 0 || tr.IdleConnTimeout >= 5*time.Second {
+		t.Fatalf("IdleConnTimeout = %v, want in (0, 5s)", tr.IdleConnTimeout)
+	}
+	d := NewDoer(DefaultRetryPolicy, nil)
+	inner := d.Transport.(*retryTransport).pool.Transport.(*http.Transport)
+	if inner.IdleConnTimeout != DefaultIdleTimeout {
+		t.Fatalf("NewDoer's IdleConnTimeout = %v, want %v", inner.IdleConnTimeout, DefaultIdleTimeout)
+	}
+}
 
 // NewDoer's client closes its pooled connections when asked, like any
 // *http.Client over an *http.Transport.

@@ -16,6 +16,15 @@
 //     callback with reason client_closed, server_closed or error;
 //   - GET /healthz and GET /readyz answer as the reference gateway does.
 //
+// Its browser-visible behaviour is checked against the reference gateway, both
+// generations, by TestRealGatewayConformance (internal/realgw), which runs
+// one list of scenarios against both and compares the transcripts. That is
+// how it knows the reference gateway's quirks: a send without an event made
+// while the connect callback runs (a probe, a close) reaches the browser as
+// an empty unnamed event when the stream opens; null is not an absent event,
+// name or close but a 400; generation 2 quotes the name in its envelope as
+// JSON.stringify does.
+//
 // On top of that it plays the browser ([Server.Connect], [Stream.Next]),
 // and injects faults: refused TCP connections, slow or failing sends, dropped
 // streams, lost disconnect callbacks and restarts.

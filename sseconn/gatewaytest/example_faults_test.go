@@ -165,7 +165,7 @@ func ExampleServer_DropStream() {
 	fmt.Println("stream:", err)
 	fmt.Println("disconnect reason:", <-reasons)
 	// Output:
-	// send: 500 {"error":{"message":"Failed to write to stream","code":"WRITE_FAILED"}}
+	// send: 500 {"error":{"message":"Write failed: connection closed","code":"WRITE_FAILED"}}
 	// stream: EOF
 	// disconnect reason: error
 }

@@ -21,13 +21,13 @@ const (
 // line per line of the data (split on LF), then a blank line. Generation 2
 // frames unnamed events and the control events "ready" and "rejected" the
 // same way, and wraps any other named event in an unnamed envelope
-// {"type":"<name>","payload":<data>}, with name and data embedded raw, as the
-// reference gateway does: data that is not JSON gives the browser broken
-// JSON.
+// {"type":<name>,"payload":<data>}, as the reference gateway does: the name
+// as JavaScript's JSON.stringify writes it, the data embedded raw, so data
+// that is not JSON gives the browser broken JSON.
 func appendFrame(b []byte, gen int, ev Event) []byte {
 	name, data := ev.Name, ev.Data
 	if gen >= 2 && name != "" && name != eventReady && name != eventRejected {
-		data = `{"type":"` + name + `","payload":` + data + `}`
+		data = `{"type":` + jsonString(name) + `,"payload":` + data + `}`
 		name = ""
 	}
 	if name != "" {
@@ -46,4 +46,35 @@ func appendFrame(b []byte, gen int, ev Event) []byte {
 		data = rest
 	}
 	return append(b, '\n')
+}
+
+// jsonString quotes s as JavaScript's JSON.stringify does: '"' and '\\'
+// escaped, \b \f \n \r \t short, other control characters below U+0020 as
+// \u00XX, and everything else, U+2028 and U+2029 included, as it is.
+func jsonString(s string) string {
+	const hex = "0123456789abcdef"
+	b := make([]byte, 0, len(s)+2)
+	b = append(b, '"')
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '"' || c == '\\':
+			b = append(b, '\\', c)
+		case c == '\b':
+			b = append(b, '\\', 'b')
+		case c == '\f':
+			b = append(b, '\\', 'f')
+		case c == '\n':
+			b = append(b, '\\', 'n')
+		case c == '\r':
+			b = append(b, '\\', 'r')
+		case c == '\t':
+			b = append(b, '\\', 't')
+		case c < 0x20:
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		default:
+			b = append(b, c)
+		}
+	}
+	return string(append(b, '"'))
 }

@@ -104,9 +104,14 @@ func (s *Server) serveSend(w http.ResponseWriter, r *http.Request) {
 	switch c.state {
 	case stateConnecting:
 		if !c.closePending {
+			// The reference gateway buffers every send as an event, one
+			// without an event (a probe, a close) as an unnamed event with
+			// empty data, which the browser receives when the stream opens.
+			ev := Event{}
 			if req.Event != nil {
-				c.buf = append(c.buf, *req.Event)
+				ev = *req.Event
 			}
+			c.buf = append(c.buf, ev)
 			c.closePending = req.Close
 		}
 		log.Debug("gatewaytest: send buffered", "event", eventName(req.Event), "close", req.Close)
@@ -116,7 +121,7 @@ func (s *Server) serveSend(w http.ResponseWriter, r *http.Request) {
 			if err := c.writeLocked(appendFrame(nil, s.cfg.generation, *req.Event)); err != nil {
 				log.Info("gatewaytest: write failed", "err", err)
 				s.endLocked(c, wire.ReasonError, true)
-				writeError(w, http.StatusInternalServerError, wire.CodeWriteFailed, "Failed to write to stream")
+				writeError(w, http.StatusInternalServerError, wire.CodeWriteFailed, "Write failed: connection closed")
 				return
 			}
 		}
@@ -152,8 +157,17 @@ const codeSyntax = "syntax"
 
 // parseSend decodes and validates a send body like the reference gateway:
 // express.json() in strict mode (an empty body is {}, only an object or an
-// array is accepted) and then checks of the raw JSON types. It returns the
-// request, or an error code (codeSyntax or a wire.Code*) and message.
+// array is accepted) and then the gateway's checks of the JavaScript values,
+// in its order and with its messages (docs/protocol.md section 3):
+//
+//   - token must be a non-empty string;
+//   - event, when present, must be an object and not null (an array is an
+//     object, without data), with data a string and name, when present,
+//     a string (null is not);
+//   - close, when present, must be a boolean (null is not).
+//
+// It returns the request, or an error code (codeSyntax or a wire.Code*) and
+// message.
 func parseSend(body []byte) (req SendRequest, code, msg string) {
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 {
@@ -169,38 +183,44 @@ func parseSend(body []byte) (req SendRequest, code, msg string) {
 		}
 	}
 	if err := unmarshalString(fields["token"], &req.Token); err != nil || req.Token == "" {
-		return req, wire.CodeTokenMissing, "token is required and must be a non-empty string"
+		return req, wire.CodeTokenMissing, msgTokenMissing
 	}
-	if raw := fields["event"]; !isAbsent(raw) {
-		if raw[0] != '{' {
-			return req, wire.CodeEventType, "event must be an object"
+	if raw, ok := fields["event"]; ok {
+		if raw[0] != '{' && raw[0] != '[' {
+			return req, wire.CodeEventType, msgEventType
 		}
 		var ev map[string]json.RawMessage
-		if err := json.Unmarshal(raw, &ev); err != nil {
-			return req, wire.CodeEventType, "event must be an object"
+		if raw[0] == '{' {
+			if err := json.Unmarshal(raw, &ev); err != nil {
+				return req, wire.CodeEventType, msgEventType
+			}
 		}
 		req.Event = &Event{}
 		if err := unmarshalString(ev["data"], &req.Event.Data); err != nil {
-			return req, wire.CodeEventDataMissing, "event.data is required and must be a string"
+			return req, wire.CodeEventDataMissing, msgEventData
 		}
-		if raw := ev["name"]; !isAbsent(raw) {
+		if raw, ok := ev["name"]; ok {
 			if err := unmarshalString(raw, &req.Event.Name); err != nil {
-				return req, wire.CodeEventNameType, "event.name must be a string"
+				return req, wire.CodeEventNameType, msgEventName
 			}
 		}
 	}
-	if raw := fields["close"]; !isAbsent(raw) {
+	if raw, ok := fields["close"]; ok {
 		if err := json.Unmarshal(raw, &req.Close); err != nil || (raw[0] != 't' && raw[0] != 'f') {
-			return req, wire.CodeCloseType, "close must be a boolean"
+			return req, wire.CodeCloseType, msgCloseType
 		}
 	}
 	return req, "", ""
 }
 
-// isAbsent reports whether a field is missing or null.
-func isAbsent(raw json.RawMessage) bool {
-	return len(raw) == 0 || string(raw) == "null"
-}
+// The reference gateway's messages of its 400 answers, byte for byte.
+const (
+	msgTokenMissing = "Invalid request: token is required and must be a string"
+	msgEventType    = "Invalid request: event must be an object"
+	msgEventData    = "Invalid request: event.data is required and must be a string"
+	msgEventName    = "Invalid request: event.name must be a string"
+	msgCloseType    = "Invalid request: close must be a boolean"
+)
 
 // errNotString is unmarshalString's error.
 var errNotString = errors.New("not a JSON string")

@@ -29,10 +29,11 @@ func TestSendAnswers(t *testing.T) {
 		{name: "named event", body: `{"token":"TOKEN","event":{"name":"n","data":"{}"}}`, want: answer{200, jsonCT, okBody}, event: &gatewaytest.Event{Name: "n", Data: "{}"}},
 		{name: "unnamed event", body: `{"token":"TOKEN","event":{"data":"x"}}`, want: answer{200, jsonCT, okBody}, event: &gatewaytest.Event{Data: "x"}},
 		{name: "close false", body: `{"token":"TOKEN","event":{"data":"x"},"close":false}`, want: answer{200, jsonCT, okBody}, event: &gatewaytest.Event{Data: "x"}},
-		{name: "null name", body: `{"token":"TOKEN","event":{"name":null,"data":"x"}}`, want: answer{200, jsonCT, okBody}, event: &gatewaytest.Event{Data: "x"}},
+		{name: "null name", body: `{"token":"TOKEN","event":{"name":null,"data":"x"}}`, want: bad("INVALID_EVENT_NAME_TYPE")},
 		{name: "unknown fields", body: `{"token":"TOKEN","event":{"data":"x","id":1},"later":true}`, want: answer{200, jsonCT, okBody}, event: &gatewaytest.Event{Data: "x"}},
 		{name: "no-op probe", body: `{"token":"TOKEN"}`, want: answer{200, jsonCT, okBody}},
-		{name: "null event is no event", body: `{"token":"TOKEN","event":null}`, want: answer{200, jsonCT, okBody}},
+		{name: "null event", body: `{"token":"TOKEN","event":null}`, want: bad("INVALID_EVENT_TYPE")},
+		{name: "null close", body: `{"token":"TOKEN","close":null}`, want: bad("INVALID_CLOSE_TYPE")},
 		{name: "charset in content type", contentType: "application/json; charset=utf-8", body: `{"token":"TOKEN"}`, want: answer{200, jsonCT, okBody}},
 		{name: "token missing", body: `{"event":{"data":"x"}}`, want: bad("INVALID_TOKEN_MISSING")},
 		{name: "token empty", body: `{"token":""}`, want: bad("INVALID_TOKEN_MISSING")},
@@ -41,7 +42,7 @@ func TestSendAnswers(t *testing.T) {
 		{name: "array body", body: `[{"token":"TOKEN"}]`, want: bad("INVALID_TOKEN_MISSING")},
 		{name: "not a JSON content type", contentType: "text/plain", body: `{"token":"TOKEN"}`, want: bad("INVALID_TOKEN_MISSING")},
 		{name: "event a string", body: `{"token":"TOKEN","event":"hello"}`, want: bad("INVALID_EVENT_TYPE")},
-		{name: "event an array", body: `{"token":"TOKEN","event":[{"data":"x"}]}`, want: bad("INVALID_EVENT_TYPE")},
+		{name: "event an array", body: `{"token":"TOKEN","event":[{"data":"x"}]}`, want: bad("INVALID_EVENT_DATA_MISSING")},
 		{name: "data missing", body: `{"token":"TOKEN","event":{"name":"n"}}`, want: bad("INVALID_EVENT_DATA_MISSING")},
 		{name: "data an object", body: `{"token":"TOKEN","event":{"name":"n","data":{"a":1}}}`, want: bad("INVALID_EVENT_DATA_MISSING")},
 		{name: "data null", body: `{"token":"TOKEN","event":{"data":null}}`, want: bad("INVALID_EVENT_DATA_MISSING")},
@@ -153,7 +154,9 @@ func TestSendBuffered(t *testing.T) {
 	}{
 		{"gen1", 1, false, []gatewaytest.Event{{Name: "snapshot", Data: `{"n":1}`}, {Data: "two"}, {Data: "live"}}, ""},
 		{"gen2", 2, false, []gatewaytest.Event{{Data: `{"type":"snapshot","payload":{"n":1}}`}, {Data: "two"}, {Name: "ready"}, {Data: "live"}}, ""},
-		{"gen2 buffered close", 2, true, []gatewaytest.Event{{Data: `{"type":"snapshot","payload":{"n":1}}`}, {Data: "two"}}, wire.ReasonServerClosed},
+		// A buffered close without an event reaches the browser as an empty
+		// unnamed event before the end, as with the reference gateway.
+		{"gen2 buffered close", 2, true, []gatewaytest.Event{{Data: `{"type":"snapshot","payload":{"n":1}}`}, {Data: "two"}, {}}, wire.ReasonServerClosed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -223,7 +226,7 @@ func TestSendWriteFailed(t *testing.T) {
 			sendOK(t, gw, st.Token(), &wire.Event{Data: "before"}, false)
 			gw.DropStream(st.Token())
 			got := send(t, gw, sendBody(t, st.Token(), &wire.Event{Data: "lost"}, false))
-			if diff := cmp.Diff(answer{500, jsonCT, errorBody("WRITE_FAILED", "Failed to write to stream")}, got); diff != "" {
+			if diff := cmp.Diff(answer{500, jsonCT, errorBody("WRITE_FAILED", "Write failed: connection closed")}, got); diff != "" {
 				t.Errorf("answer (-want +got):\n%s", diff)
 			}
 			d := next(t, b.disconnects, "disconnect")
