@@ -308,7 +308,10 @@ func TestDefaultIdleTimeout(t *testing.T) {
 	if tr.IdleConnTimeout <= 0 || tr.IdleConnTimeout >= 5*time.Second {
 		t.Fatalf("IdleConnTimeout = %v, want in (0, 5s)", tr.IdleConnTimeout)
 	}
-	d := NewDoer(DefaultRetryPolicy, nil)
+	d, err := NewDoer(DefaultRetryPolicy, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	inner := d.Transport.(*retryTransport).pool.Transport.(*http.Transport)
 	if inner.IdleConnTimeout != DefaultIdleTimeout {
 		t.Fatalf("NewDoer's IdleConnTimeout = %v, want %v", inner.IdleConnTimeout, DefaultIdleTimeout)

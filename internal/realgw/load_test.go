@@ -29,7 +29,7 @@ func TestRealGatewayLoad(t *testing.T) {
 		// A send that times out may still be written later, after the
 		// sends behind it (the gateway serves each connection on its own),
 		// so the timeout is long enough for a loaded machine.
-		b := newBackend(t, dir, gen, backendConfig{proxy: true, mgrOpts: []sseconn.Option{sseconn.WithTimeout(4 * waitTimeout)}})
+		b := newBackend(t, dir, gen, backendConfig{proxy: true, mgrOpts: []sseconn.Option{sseconn.WithSendTimeout(4 * waitTimeout)}})
 		start := time.Now()
 		ctx := context.Background()
 		streams := make([]*realgw.Stream, browsers)
