@@ -6,6 +6,7 @@ import (
 
 	"go.opentelemetry.io/otel/metric"
 
+	"github.com/ssegate/ssegate/bus"
 	"github.com/ssegate/ssegate/callback"
 )
 
@@ -34,6 +35,7 @@ type config struct {
 	logger             *slog.Logger
 	now                func() time.Time
 	meterProvider      metric.MeterProvider
+	gateway            bus.Gateway
 }
 
 func defaultConfig() config {
@@ -149,4 +151,13 @@ func WithClock(now func() time.Time) Option {
 // global provider.
 func WithMeterProvider(mp metric.MeterProvider) Option {
 	return optionFunc(func(c *config) { c.meterProvider = mp })
+}
+
+// WithGateway runs the Notifier in AMQP mode, for a backend with several
+// replicas behind a gateway in AMQP mode: events travel through the
+// gateway's per-browser queues, so that Notify and Broadcast on any replica
+// reach browsers whose connect another replica handled. See "AMQP mode" in
+// the package documentation. Nil means HTTP mode.
+func WithGateway(g bus.Gateway) Option {
+	return optionFunc(func(c *config) { c.gateway = g })
 }
