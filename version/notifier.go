@@ -211,6 +211,9 @@ func (n *Notifier) Notify(ctx context.Context, requestID string, info Info) (Del
 	if err != nil {
 		return Delivery{RequestID: requestID, Status: Dropped, Err: err}, err
 	}
+	if n.cfg.gateway != nil {
+		return n.notifyAMQP(ctx, requestID, ev)
+	}
 	now := n.cfg.now()
 	n.lock()
 	n.expireLocked(now)
@@ -246,6 +249,9 @@ func (n *Notifier) Broadcast(ctx context.Context, info Info) ([]Delivery, error)
 	ev, err := event(info)
 	if err != nil {
 		return nil, err
+	}
+	if n.cfg.gateway != nil {
+		return n.broadcastAMQP(ctx, ev)
 	}
 	type queued struct {
 		e *entry
@@ -343,6 +349,9 @@ func (n *Notifier) Connect(ctx context.Context, req *callback.Request) (*callbac
 	}
 	if err := checkRequestID(rid); err != nil {
 		return nil, callback.Reject(http.StatusBadRequest, err.Error())
+	}
+	if n.cfg.gateway != nil {
+		return n.connectAMQP(ctx, req, rid)
 	}
 	now := n.cfg.now()
 	n.lock()

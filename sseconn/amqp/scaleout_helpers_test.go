@@ -20,6 +20,7 @@ import (
 	"github.com/ssegate/ssegate/internal/testenv"
 	"github.com/ssegate/ssegate/sseconn"
 	"github.com/ssegate/ssegate/sseconn/amqp"
+	"github.com/ssegate/ssegate/sseconn/amqp/amqptest"
 	"github.com/ssegate/ssegate/sseconn/gatewaytest"
 	"github.com/ssegate/ssegate/task"
 	"github.com/ssegate/ssegate/version"
@@ -164,7 +165,9 @@ func (c *cluster) close() {
 }
 
 // gatewayAMQP returns the option that puts the gateway in AMQP mode.
-var gatewayAMQP = func(url, prefix string, ttl time.Duration) gatewaytest.Option { return nil }
+func gatewayAMQP(url, prefix string, ttl time.Duration) gatewaytest.Option {
+	return amqptest.WithAMQP(url, ttl, amqptest.WithEnvPrefix(prefix))
+}
 
 // stream is a browser's stream of task events.
 type stream struct {

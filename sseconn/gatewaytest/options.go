@@ -40,6 +40,7 @@ type config struct {
 	maxBodyBytes    int64
 	logger          *slog.Logger
 	corsOrigin      string
+	broker          Broker
 }
 
 func newConfig(opts []Option) config {
