@@ -79,6 +79,9 @@ func newCluster(t testing.TB, cc clusterConfig) *cluster {
 	t.Helper()
 	url := testenv.Require(t, testenv.RabbitMQ)
 	c := &cluster{t: t, prefix: uniqueName(t)}
+	if cc.queueTTL == 0 {
+		cc.queueTTL = 30 * time.Second // leftovers of the test go soon
+	}
 	c.backend = httptest.NewServer(http.HandlerFunc(c.route))
 	gwOpts := append([]gatewaytest.Option{gatewaytest.WithGeneration(2)}, cc.gwOpts...)
 	if cc.amqpGW {

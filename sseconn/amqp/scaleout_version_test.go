@@ -21,6 +21,10 @@ func (c *cluster) openVersion(rid string) versionStream {
 	return versionStream{c.mustOpen("/api/sse/utils/version?request_id=" + rid)}
 }
 
+// rid returns a request id of this test only: queue names are global on
+// the broker.
+func (c *cluster) rid(name string) string { return c.prefix + "-" + name }
+
 // next returns "ready" or the version of the next event.
 func (v versionStream) next() (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), scaleTimeout)
@@ -74,10 +78,10 @@ func TestScaleOutVersionNotifyAcrossReplicas(t *testing.T) {
 	c := newCluster(t, clusterConfig{replicas: 2, amqpGW: true})
 	a := c.replicas[0]
 	c.pin(1)
-	st := c.openVersion("tab-1")
+	st := c.openVersion(c.rid("tab-1"))
 	st.expect("1.0.0", "ready") // the current version, sent by B's manager
-	notify(t, a.notifier, "tab-1", "2.0.0", version.Delivered)
-	notify(t, a.notifier, "tab-1", "2.0.1", version.Delivered)
+	notify(t, a.notifier, c.rid("tab-1"), "2.0.0", version.Delivered)
+	notify(t, a.notifier, c.rid("tab-1"), "2.0.1", version.Delivered)
 	st.expect("2.0.0", "2.0.1")
 }
 
@@ -87,11 +91,11 @@ func TestScaleOutVersionNotifyAcrossReplicas(t *testing.T) {
 func TestScaleOutVersionPendingFlush(t *testing.T) {
 	c := newCluster(t, clusterConfig{replicas: 2, amqpGW: true})
 	a, b := c.replicas[0], c.replicas[1]
-	notify(t, a.notifier, "tab-2", "2.0.0", version.Pending)
-	notify(t, b.notifier, "tab-2", "2.1.0", version.Pending)
-	notify(t, a.notifier, "tab-2", "2.2.0", version.Pending)
+	notify(t, a.notifier, c.rid("tab-2"), "2.0.0", version.Pending)
+	notify(t, b.notifier, c.rid("tab-2"), "2.1.0", version.Pending)
+	notify(t, a.notifier, c.rid("tab-2"), "2.2.0", version.Pending)
 	c.pin(1)
-	st := c.openVersion("tab-2")
+	st := c.openVersion(c.rid("tab-2"))
 	st.expect("2.0.0", "2.1.0", "2.2.0", "ready") // not the current version
 
 	// A reload: the queue outlives the stream for its TTL.
@@ -99,12 +103,12 @@ func TestScaleOutVersionPendingFlush(t *testing.T) {
 	// A message that reaches the consumer of a stream that is gone is
 	// dropped by the gateway: wait until the consumer is cancelled.
 	waitFor(t, "the gateway to cancel the stream's consumer", func() bool {
-		qs, err := a.bus.Keep(context.Background(), "tab-2", nil)
+		qs, err := a.bus.Keep(context.Background(), c.rid("tab-2"), nil)
 		return err == nil && qs.Consumers == 0
 	})
-	notify(t, a.notifier, "tab-2", "3.0.0", version.Pending)
+	notify(t, a.notifier, c.rid("tab-2"), "3.0.0", version.Pending)
 	c.pin(0)
-	again := c.openVersion("tab-2")
+	again := c.openVersion(c.rid("tab-2"))
 	again.expect("3.0.0", "ready")
 }
 
@@ -113,7 +117,7 @@ func TestScaleOutVersionBroadcastOnce(t *testing.T) {
 	c := newCluster(t, clusterConfig{replicas: 3, amqpGW: true})
 	var streams []versionStream
 	for i := range 6 { // callbacks go to the replicas in turn
-		st := c.openVersion(fmt.Sprintf("tab-%d", i))
+		st := c.openVersion(c.rid(fmt.Sprintf("tab-%d", i)))
 		st.expect("1.0.0", "ready")
 		streams = append(streams, st)
 	}
@@ -126,7 +130,7 @@ func TestScaleOutVersionBroadcastOnce(t *testing.T) {
 	}
 	for i, st := range streams {
 		// A marker after the broadcast: a second copy would come before it.
-		notify(t, c.replicas[i%3].notifier, fmt.Sprintf("tab-%d", i), "marker", version.Delivered)
+		notify(t, c.replicas[i%3].notifier, c.rid(fmt.Sprintf("tab-%d", i)), "marker", version.Delivered)
 		st.expect("4.0.0", "marker")
 	}
 }
