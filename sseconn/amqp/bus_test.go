@@ -24,7 +24,7 @@ func newRecorder() *recorder {
 }
 
 func (r *recorder) Deliver(key string, body []byte) { r.msgs <- key + " " + string(body) }
-func (r *recorder) Reconnected()                     { r.reconnected <- struct{}{} }
+func (r *recorder) Reconnected()                    { r.reconnected <- struct{}{} }
 
 func (r *recorder) next(t *testing.T) string {
 	t.Helper()
