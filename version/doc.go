@@ -104,23 +104,25 @@
 // through the gateway's queue of each browser, sse.conn.<request_id>, bound
 // with the routing keys connection.<request_id> and broadcast.
 //
-//		b, err := amqp.NewBus(ctx, rabbitURL, amqp.WithQueueTTL(ttl)) // = RABBITMQ_QUEUE_TTL_MS
-//		if err != nil { … }
-//		defer b.Close()
-//		notifier, err := version.New(conns, src, version.WithGateway(b.Gateway()))
+//	b, err := amqp.NewBus(ctx, rabbitURL, amqp.WithQueueTTL(ttl)) // = RABBITMQ_QUEUE_TTL_MS
+//	if err != nil { … }
+//	defer b.Close()
+//	notifier, err := version.New(conns, src, version.WithGateway(b.Gateway()))
 //
-//	  - Connect declares the browser's queue exactly as the gateway does and
-//	    answers with its request_id and bindings. If events wait in the
-//	    queue, the gateway delivers them, in order, before "ready";
-//	    otherwise the replica sends the current version by token.
-//	  - Notify, on any replica, declares the queue (so that the event waits
-//	    if the browser is not connected) and publishes to
-//	    connection.<request_id>. The Delivery is Delivered when a gateway
-//	    stream consumes the queue, Pending otherwise; an error from the
-//	    broker drops the event and is returned (wrapping [ErrDropped]).
-//	  - Broadcast, on any replica, publishes once to broadcast: every
-//	    browser whose queue exists receives it exactly once. It returns no
-//	    deliveries.
+// The Notifier then works as follows:
+//
+//   - Connect declares the browser's queue exactly as the gateway does and
+//     answers with its request_id and bindings. If events wait in the
+//     queue, the gateway delivers them, in order, before "ready";
+//     otherwise the replica sends the current version by token.
+//   - Notify, on any replica, declares the queue (so that the event waits
+//     if the browser is not connected) and publishes to
+//     connection.<request_id>. The Delivery is Delivered when a gateway
+//     stream consumes the queue, Pending otherwise; an error from the
+//     broker drops the event and is returned (wrapping [ErrDropped]).
+//   - Broadcast, on any replica, publishes once to broadcast: every
+//     browser whose queue exists receives it exactly once. It returns no
+//     deliveries.
 //
 // Pending events wait in the queue until the browser connects or the queue
 // expires (the gateway's queue TTL after it was last used); the limits of
