@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 
+	"github.com/ssegate/ssegate/internal/errs"
 	"github.com/ssegate/ssegate/internal/wire"
 )
 
@@ -72,7 +73,7 @@ func (m *Manager) send(ctx context.Context, identifier string, ev *Event, close 
 	}
 	if !m.begin() {
 		m.count(ctx, kind, op, outcomeShutdown)
-		return fmt.Errorf("sseconn: %s %s: %w", op, kind, ErrShutdown)
+		return errs.Wrapf("sseconn", ErrShutdown, "%s %s", op, kind)
 	}
 	defer m.inflight.Done()
 
@@ -102,20 +103,20 @@ func (m *Manager) send(ctx context.Context, identifier string, ev *Event, close 
 func (m *Manager) sendLocked(ctx context.Context, identifier string, ev *Event, close bool, op string) (string, error) {
 	kind := Kind(identifier)
 	if err := m.lanes.acquire(ctx, identifier); err != nil {
-		return "", fmt.Errorf("sseconn: %s %s: waiting for earlier sends: %w", op, kind, err)
+		return "", errs.Wrapf("sseconn", err, "%s %s: waiting for earlier sends", op, kind)
 	}
 	defer m.lanes.release(identifier)
 
 	token, ok := m.Token(identifier)
 	if !ok {
-		return "", fmt.Errorf("sseconn: %s %s: %w", op, kind, ErrNotConnected)
+		return "", errs.Wrapf("sseconn", ErrNotConnected, "%s %s", op, kind)
 	}
 	status, err := m.post(ctx, token, ev, close)
 	if errors.Is(err, ErrGone) {
 		m.removeIf(ctx, identifier, token, reasonGone)
 	}
 	if err != nil {
-		return "", fmt.Errorf("sseconn: %s %s: %w", op, kind, err)
+		return "", errs.Wrapf("sseconn", err, "%s %s", op, kind)
 	}
 	return status, nil
 }

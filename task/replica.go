@@ -10,6 +10,7 @@ import (
 
 	"github.com/ssegate/ssegate/bus"
 	"github.com/ssegate/ssegate/callback"
+	"github.com/ssegate/ssegate/internal/errs"
 	"github.com/ssegate/ssegate/sseconn"
 )
 
@@ -271,7 +272,7 @@ func (r *Runner) connectRemote(ctx context.Context, req *callback.Request, id st
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
-		return fmt.Errorf("task: connect to task %s: %w", id, ErrShutdown)
+		return errs.Wrapf("task", ErrShutdown, "connect to task %s", id)
 	}
 	f := r.followers[id]
 	fresh := f == nil
@@ -396,13 +397,13 @@ func (r *Runner) checkLease(f *task) {
 	switch {
 	case !f.hadState && (f.misses >= 2 || silent):
 		f.final = true
-		f.log[slotTerminal] = entry{seq: f.seq + 1, ev: newEvent(TypeError, f.id, ts, errorData("task not found"))}
+		f.log[slotTerminal] = entry{seq: f.seq + 1, ev: newEvent(TypeFailed, f.id, ts, failureData("task not found", CodeNotFound))}
 		f.log[slotClose] = entry{seq: f.seq + 2, ev: newEvent(TypeClose, f.id, ts, reasonData(ReasonNotFound)), close: true}
 		f.seq += 2
 		r.log.Debug("task: followed task not found", "task_id", f.id)
 	case f.hadState && silent:
 		f.final = true
-		f.log[slotTerminal] = entry{seq: f.seq + 1, ev: newEvent(TypeFailed, f.id, ts, lostData())}
+		f.log[slotTerminal] = entry{seq: f.seq + 1, ev: newEvent(TypeFailed, f.id, ts, failureData(lostError, CodeTaskLost))}
 		f.log[slotClose] = entry{seq: f.seq + 2, ev: newEvent(TypeClose, f.id, ts, reasonData(TypeFailed)), close: true}
 		f.seq += 2
 		r.log.Warn("task: owner of followed task stopped answering", "task_id", f.id)
@@ -417,14 +418,6 @@ func (r *Runner) checkLease(f *task) {
 	}
 }
 
-func lostData() []byte {
-	b, _ := json.Marshal(struct {
-		Error string `json:"error"`
-		Code  string `json:"code"`
-	}{lostError, CodeTaskLost})
-	return b
-}
-
 // cancelRemote asks the owner of task id to cancel it.
 func (r *Runner) cancelRemote(id string) error {
 	ctx, cancel := context.WithTimeout(r.sendCtx, r.cfg.sendTimeout)
@@ -432,9 +425,9 @@ func (r *Runner) cancelRemote(id string) error {
 	err := r.bus.Request(ctx, ownerKey(id), mustMarshal(message{Type: msgCancel, Task: id}))
 	switch {
 	case errors.Is(err, bus.ErrNoRoute):
-		return fmt.Errorf("task: cancel task %q: %w", id, ErrNotFound)
+		return errs.Wrapf("task", ErrNotFound, "cancel task %q", id)
 	case err != nil:
-		return fmt.Errorf("task: cancel task %q on its replica: %w", id, err)
+		return errs.Wrapf("task", err, "cancel task %q on its replica", id)
 	}
 	return nil
 }

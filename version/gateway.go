@@ -86,11 +86,7 @@ func (n *Notifier) connectAMQP(ctx context.Context, req *callback.Request, rid s
 	if err != nil {
 		return nil, fmt.Errorf("version: connect %s: keep queue: %w", req.Identifier, err)
 	}
-	u := ""
-	if req.URL != nil {
-		u = req.URL.String()
-	}
-	if err := n.conn.Register(ctx, req.Identifier, req.Token, u); err != nil {
+	if err := n.conn.Register(ctx, req.Identifier, req.Token); err != nil {
 		return nil, fmt.Errorf("version: register %s: %w", req.Identifier, err)
 	}
 	resp := &callback.ConnectResponse{RequestID: rid, Bindings: ks}

@@ -103,7 +103,7 @@ func TestScaleOutTaskUnknown(t *testing.T) {
 		taskOpts: []task.Option{task.WithLease(100*time.Millisecond, time.Second)}})
 	c.pin(1)
 	st := c.mustOpen("/api/sse/tasks?task_id=01234567-89ab-4cde-8f01-23456789abcd")
-	st.expect(`error {"error":"task not found"}`, `connection_close {"reason":"task_not_found"}`)
+	st.expect(`task_failed {"error":"task not found","code":"TASK_NOT_FOUND"}`, `connection_close {"reason":"task_not_found"}`)
 	st.expectEOF()
 }
 
@@ -119,7 +119,7 @@ func TestScaleOutTaskCancelThroughOtherReplica(t *testing.T) {
 	if err := b.runner.Cancel(info.ID); err != nil {
 		t.Fatalf("Cancel on B: %v", err)
 	}
-	st.expect(`task_cancelled {}`, `connection_close {"reason":"task_cancelled"}`)
+	st.expect(`task_failed {"error":"task cancelled","code":"CANCELLED"}`, `connection_close {"reason":"task_cancelled"}`)
 	st.expectEOF()
 	if err := b.runner.Cancel("01234567-89ab-4cde-8f01-23456789abcd"); !errors.Is(err, task.ErrNotFound) {
 		t.Errorf("Cancel of an unknown task on B: %v, want ErrNotFound", err)

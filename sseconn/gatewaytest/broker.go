@@ -95,7 +95,7 @@ func (s *Server) consume(ctx context.Context, c *conn, requestID string, keys []
 		if c.state != stateOpen {
 			return Drop
 		}
-		if err := c.writeLocked(appendFrame(nil, s.cfg.generation, wire.Event{Name: ev.Name, Data: ev.Data})); err != nil {
+		if err := c.writeLocked(appendFrame(nil, s.cfg.generation, ev)); err != nil {
 			log.Info("gatewaytest: write of a queued event failed", "err", err)
 			s.endLocked(c, wire.ReasonError, true)
 			return Requeue
