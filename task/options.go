@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/ssegate/ssegate/bus"
 	"github.com/ssegate/ssegate/callback"
 	"github.com/ssegate/ssegate/internal/optcheck"
 )
@@ -76,6 +77,9 @@ type config struct {
 	cancelledEvent bool
 	resumeEvery    time.Duration // how often stalled deliveries are resumed; tests change it
 	problems       optcheck.Problems
+	bus            bus.Bus
+	leaseInterval  time.Duration
+	leaseTimeout   time.Duration
 }
 
 func defaultConfig() config {
@@ -90,6 +94,8 @@ func defaultConfig() config {
 		now:            time.Now,
 		errorMessage:   func(err error) string { return err.Error() },
 		resumeEvery:    resumeInterval,
+		leaseInterval:  DefaultLeaseInterval,
+		leaseTimeout:   DefaultLeaseTimeout,
 	}
 }
 
@@ -229,6 +235,39 @@ func WithCancelledEvent() Option {
 }
 
 // sampleID is the id used to check that a matcher follows its stream URL.
+// DefaultLeaseInterval and DefaultLeaseTimeout are the defaults of
+// [WithLease].
+const (
+	DefaultLeaseInterval = time.Second
+	DefaultLeaseTimeout  = 5 * time.Second
+)
+
+// WithBus runs the runner in AMQP mode, for a backend with several
+// replicas: a browser's stream may connect through any replica, whichever
+// runs the task. The replica that handles the connect follows the task
+// through b and forwards its events to the stream through its own Conn, by
+// HTTP; the replica that runs the task answers it. See "AMQP mode" in the
+// package documentation. Nil means HTTP mode, one replica.
+func WithBus(b bus.Bus) Option { return optionFunc(func(c *config) { c.bus = b }) }
+
+// WithLease sets how often, in AMQP mode, a replica that serves the stream
+// of another replica's task asks that replica for the task's state
+// (interval), and how long it waits for an answer before it tells the
+// browser that the task is lost (timeout). The browser learns that the
+// replica running its task died within timeout + interval. Zero means the
+// default: [DefaultLeaseInterval] and [DefaultLeaseTimeout]. A negative
+// value, or an interval longer than the timeout, makes [New] fail.
+func WithLease(interval, timeout time.Duration) Option {
+	return optionFunc(func(c *config) {
+		if interval != 0 {
+			c.leaseInterval = interval
+		}
+		if timeout != 0 {
+			c.leaseTimeout = timeout
+		}
+	})
+}
+
 const sampleID = "01234567-89ab-4cde-8f01-23456789abcd"
 
 // ErrInvalidConfig is wrapped by every error [New] returns for a
@@ -238,6 +277,9 @@ var ErrInvalidConfig = errors.New("task: invalid configuration")
 
 // resolve fills the defaults that depend on other options and validates c.
 func (c *config) resolve() error {
+	if c.leaseInterval < 0 || c.leaseTimeout < 0 || (c.leaseTimeout > 0 && c.leaseTimeout < c.leaseInterval) {
+		c.problems.Addf("WithLease", "interval %v and timeout %v must not be negative, and the interval at most the timeout", c.leaseInterval, c.leaseTimeout)
+	}
 	if c.logger == nil {
 		c.logger = slog.New(slog.DiscardHandler)
 	}

@@ -34,6 +34,7 @@ func (p *Progress) Report(text string, fraction float64) {
 	if ok {
 		p.r.startSender(t, gen)
 	}
+	p.r.announce(t)
 }
 
 // clamp returns v limited to [last, 1]; NaN yields last.

@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/ssegate/ssegate/bus"
 	"github.com/ssegate/ssegate/internal/errs"
 	"github.com/ssegate/ssegate/internal/telemetry"
 	"github.com/ssegate/ssegate/internal/uuid"
@@ -91,6 +92,14 @@ type Runner struct {
 	sweepDone   chan struct{} // closed when the sweeper has returned
 
 	hookWait func() // tests: called when Connect waits for an older stream's sender
+
+	// AMQP mode (see replica.go).
+	bus       bus.Bus          // nil in HTTP mode
+	unsub     func()           // unsubscribes from bus
+	followers map[string]*task // tasks of other replicas whose streams this one serves; guarded by mu
+	stopPoll  chan struct{}    // closed by Shutdown
+	pollNow   chan struct{}    // asks the poller for a poll at once
+	pollDone  chan struct{}    // closed when the poller has returned (at once in HTTP mode)
 }
 
 // New returns a Runner that sends through conn. It starts the workers and a
@@ -128,6 +137,11 @@ func New(conn Conn, opts ...Option) (*Runner, error) {
 		workersDone: make(chan struct{}),
 		stopSweep:   make(chan struct{}),
 		sweepDone:   make(chan struct{}),
+		bus:         cfg.bus,
+		followers:   make(map[string]*task),
+		stopPoll:    make(chan struct{}),
+		pollNow:     make(chan struct{}, 1),
+		pollDone:    make(chan struct{}),
 	}
 	r.sendCtx, r.sendCancel = context.WithCancel(context.Background())
 	r.workers.Add(cfg.workers)
@@ -139,6 +153,7 @@ func New(conn Conn, opts ...Option) (*Runner, error) {
 		close(r.workersDone)
 	}()
 	go r.sweeper(sweepInterval(cfg.retention))
+	r.startBus()
 	return r, nil
 }
 
@@ -190,6 +205,7 @@ func (r *Runner) Start(ctx context.Context, fn Func) (Info, error) {
 	r.queue <- t // never blocks: the queue holds no more than inflight tasks
 	r.tasks[id] = t
 	r.mu.Unlock()
+	r.own(ctx, t)
 	r.metrics.accepted(ctx)
 	r.log.Debug("task: queued", "task_id", id)
 	return info, nil
@@ -235,6 +251,9 @@ func (r *Runner) Wait(ctx context.Context, id string) (Info, error) {
 func (r *Runner) Cancel(id string) error {
 	t := r.lookup(id)
 	if t == nil {
+		if r.bus != nil {
+			return r.cancelRemote(id)
+		}
 		return errs.Wrapf("task", ErrNotFound, "cancel task %q", id)
 	}
 	r.cancel(t)
@@ -254,6 +273,7 @@ func (r *Runner) cancel(t *task) {
 		if ok {
 			r.startSender(t, gen)
 		}
+		r.announce(t)
 	case StatusRunning:
 		t.cancelRequested = true
 		t.mu.Unlock()
@@ -282,6 +302,7 @@ func (r *Runner) Shutdown(ctx context.Context) error {
 		r.stopping.Store(true)
 		close(r.queue)
 		close(r.stopSweep)
+		close(r.stopPoll)
 		live = make([]*task, 0, len(r.tasks))
 		for _, t := range r.tasks {
 			live = append(live, t)
@@ -296,14 +317,18 @@ func (r *Runner) Shutdown(ctx context.Context) error {
 	case <-r.workersDone:
 	case <-ctx.Done():
 		r.abandonSends()
+		r.stopBus(ctx)
 		return fmt.Errorf("task: shutdown: waiting for tasks: %w", ctx.Err())
 	}
 	<-r.sweepDone
+	<-r.pollDone
 	if err := r.senders.wait(ctx); err != nil {
 		r.abandonSends()
+		r.stopBus(ctx)
 		return fmt.Errorf("task: shutdown: waiting for sends: %w", err)
 	}
 	r.abandonSends()
+	r.stopBus(ctx)
 	return nil
 }
 
@@ -360,6 +385,7 @@ func (r *Runner) run(t *task) {
 		if ok {
 			r.startSender(t, gen)
 		}
+		r.announce(t)
 		return
 	}
 	t.status = StatusRunning
@@ -370,6 +396,7 @@ func (r *Runner) run(t *task) {
 	if ok {
 		r.startSender(t, gen)
 	}
+	r.announce(t)
 	r.metrics.started(t.ctx)
 	r.log.Debug("task: started", "task_id", t.id)
 
@@ -391,6 +418,7 @@ func (r *Runner) run(t *task) {
 	if ok {
 		r.startSender(t, gen)
 	}
+	r.announce(t)
 	r.log.Debug("task: finished", "task_id", t.id, "status", oc.status)
 }
 
@@ -484,6 +512,7 @@ func (r *Runner) expireLocked(t *task, now time.Time) (expired bool, token strin
 	}
 	delete(r.tasks, t.id)
 	delete(r.stalled, t)
+	r.disown(t.id)
 	if t.registered {
 		token = t.token
 		t.registered = false

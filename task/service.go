@@ -56,9 +56,17 @@ func (r *Runner) Connect(ctx context.Context, req *callback.Request) (*callback.
 		t = r.lookup(id)
 	}
 	if t == nil {
+		if ok && r.bus != nil {
+			return nil, r.connectRemote(ctx, req, id)
+		}
 		return nil, r.connectUnknown(ctx, req, id)
 	}
+	return nil, r.attach(ctx, t, id, req)
+}
 
+// attach makes req's stream the one that t's events go to, and replays t's
+// log to it.
+func (r *Runner) attach(ctx context.Context, t *task, id string, req *callback.Request) error {
 	t.mu.Lock()
 	t.gen++
 	gen := t.gen
@@ -72,12 +80,12 @@ func (r *Runner) Connect(ctx context.Context, req *callback.Request) (*callback.
 		select {
 		case <-idle:
 		case <-ctx.Done():
-			return nil, fmt.Errorf("task: connect to task %s: wait for the previous stream: %w", id, ctx.Err())
+			return fmt.Errorf("task: connect to task %s: wait for the previous stream: %w", id, ctx.Err())
 		}
 		t.mu.Lock()
 		if t.gen != gen {
 			t.mu.Unlock()
-			return nil, callback.Reject(http.StatusConflict, "a newer stream for this task connected")
+			return callback.Reject(http.StatusConflict, "a newer stream for this task connected")
 		}
 	}
 	t.sending = true
@@ -87,7 +95,7 @@ func (r *Runner) Connect(ctx context.Context, req *callback.Request) (*callback.
 		t.mu.Lock()
 		t.releaseLocked()
 		t.mu.Unlock()
-		return nil, fmt.Errorf("task: connect to task %s: register stream: %w", id, err)
+		return fmt.Errorf("task: connect to task %s: register stream: %w", id, err)
 	}
 	t.mu.Lock()
 	if t.gen == gen {
@@ -96,11 +104,11 @@ func (r *Runner) Connect(ctx context.Context, req *callback.Request) (*callback.
 	t.mu.Unlock()
 	if err := r.deliver(ctx, t, gen); err != nil {
 		if ctx.Err() != nil {
-			return nil, fmt.Errorf("task: connect to task %s: replay: %w", id, ctx.Err())
+			return fmt.Errorf("task: connect to task %s: replay: %w", id, ctx.Err())
 		}
 		r.log.Warn("task: replay failed", "task_id", id, "error", err)
 	}
-	return nil, nil
+	return nil
 }
 
 // connectUnknown registers the stream of an unknown task and tells it so.
@@ -136,6 +144,9 @@ func (r *Runner) Disconnect(ctx context.Context, req *callback.Request) error {
 	}
 	r.mu.Lock()
 	t := r.tasks[id]
+	if t == nil {
+		t = r.followers[id]
+	}
 	r.mu.Unlock()
 	if t == nil {
 		return nil

@@ -71,6 +71,16 @@ type task struct {
 	failures   int           // sends failed in a row with such errors
 	retryAt    time.Time     // when a stalled delivery may resume (real time)
 	idle       chan struct{} // closed when sending drops to false; nil if nobody waits
+
+	// AMQP mode (see replica.go).
+	remote     bool      // a follower: its log mirrors the owner's, on another replica
+	refs       int       // follower: Connects in progress; guarded by Runner.mu
+	heard      time.Time // follower: when the owner last answered, or the lease clock restarted
+	hadState   bool      // follower: the owner answered at least once
+	misses     int       // follower: requests returned unroutable in a row
+	final      bool      // follower: the log was ended here (not found, lost)
+	publishing bool      // owner: a goroutine publishes the state
+	republish  bool      // owner: the state changed while it was being published
 }
 
 // infoLocked returns a snapshot of t. t.mu must be held.

@@ -127,12 +127,49 @@
 //
 // [Notifier.Notify] and [Notifier.Broadcast] return an error only for input
 // that can never be sent: [ErrInvalidRequestID], [ErrInvalidInfo], or an
-// event the connection manager rejects as invalid or too large. A browser
+// event the connection manager rejects as invalid or too large; in AMQP
+// mode also when the broker failed (the event is then dropped). A browser
 // that is not connected is not an error: the Delivery is Pending, with an
 // Err that matches sseconn.ErrNotConnected. [Delivery.Err] of a dropped event
 // wraps [ErrDropped]. [HTTPSource.Current] returns [*StatusError],
 // [ErrBodyTooLarge], errors wrapping [ErrInvalidInfo], and wrapped context
 // and transport errors.
+//
+// # AMQP mode: several replicas
+//
+// With [WithGateway] (a bus.Gateway, such as sseconn/amqp's Bus.Gateway) and
+// a gateway in AMQP mode, a backend may run several replicas: events travel
+// through the gateway's queue of each browser, sse.conn.<request_id>, bound
+// with the routing keys connection.<request_id> and broadcast.
+//
+//	b, err := amqp.NewBus(ctx, rabbitURL, amqp.WithQueueTTL(ttl)) // = RABBITMQ_QUEUE_TTL_MS
+//	if err != nil { … }
+//	defer b.Close()
+//	notifier, err := version.New(conns, src, version.WithGateway(b.Gateway()))
+//
+// The Notifier then works as follows:
+//
+//   - Connect declares the browser's queue exactly as the gateway does and
+//     answers with its request_id and bindings. If events wait in the
+//     queue, the gateway delivers them, in order, before "ready";
+//     otherwise the replica sends the current version by token.
+//   - Notify, on any replica, declares the queue (so that the event waits
+//     if the browser is not connected) and publishes to
+//     connection.<request_id>. The Delivery is Delivered when a gateway
+//     stream consumes the queue, Pending otherwise; an error from the
+//     broker drops the event and is returned (wrapping [ErrDropped]).
+//   - Broadcast, on any replica, publishes once to broadcast: every
+//     browser whose queue exists receives it exactly once. It returns no
+//     deliveries.
+//
+// Pending events wait in the queue until the browser connects or the queue
+// expires (the gateway's queue TTL after it was last used); the limits of
+// [WithPendingLimit], [WithMaxPendingRequests] and [WithPendingTTL] do not
+// apply, and [Notifier.Pending] reports 0. A request id must not contain
+// '.', '*' or '#' and is at most 240 bytes. One limit comes from the
+// gateway: a message that reaches the consumer of a stream that has just
+// ended (a reload, in the instant between the old stream's end and the
+// cancel of its consumer) is dropped by the gateway.
 //
 // # Observability
 //

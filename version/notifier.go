@@ -221,6 +221,9 @@ func (n *Notifier) Notify(ctx context.Context, requestID string, info Info) (d D
 	if err != nil {
 		return Delivery{RequestID: requestID, Status: Dropped, Err: err}, err
 	}
+	if n.cfg.gateway != nil {
+		return n.notifyAMQP(ctx, requestID, ev)
+	}
 	now := n.cfg.now()
 	n.lock()
 	n.expireLocked(now)
@@ -259,6 +262,9 @@ func (n *Notifier) Broadcast(ctx context.Context, info Info) ([]Delivery, error)
 	if err != nil {
 		span.SetStatus(codes.Error, err.Error())
 		return nil, err
+	}
+	if n.cfg.gateway != nil {
+		return n.broadcastAMQP(ctx, ev)
 	}
 	type queued struct {
 		e *entry
@@ -363,6 +369,9 @@ func (n *Notifier) Connect(ctx context.Context, req *callback.Request) (*callbac
 	}
 	ctx, span := n.ins.start(ctx, "version.connect", attribute.String("version.request_id", rid))
 	defer span.End()
+	if n.cfg.gateway != nil {
+		return n.connectAMQP(ctx, span, req, rid)
+	}
 	now := n.cfg.now()
 	n.lock()
 	n.expireLocked(now)

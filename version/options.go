@@ -10,19 +10,20 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/ssegate/ssegate/bus"
 	"github.com/ssegate/ssegate/callback"
 	"github.com/ssegate/ssegate/internal/optcheck"
 )
 
 // Defaults of [Notifier].
 const (
-	DefaultPath               = "/api/sse/utils/version" // see WithPath
-	DefaultParam              = "request_id"             // see WithPath
-	DefaultPendingLimit       = 16                       // see WithPendingLimit
-	DefaultPendingTTL         = 10 * time.Minute         // see WithPendingTTL
-	DefaultMaxPendingRequests = 10000                    // see WithMaxPendingRequests
-	DefaultSendTimeout        = 2 * time.Second          // see WithSendTimeout
-	DefaultConnectSourceTimeout = 1 * time.Second // see WithConnectSourceTimeout
+	DefaultPath                 = "/api/sse/utils/version" // see WithPath
+	DefaultParam                = "request_id"             // see WithPath
+	DefaultPendingLimit         = 16                       // see WithPendingLimit
+	DefaultPendingTTL           = 10 * time.Minute         // see WithPendingTTL
+	DefaultMaxPendingRequests   = 10000                    // see WithMaxPendingRequests
+	DefaultSendTimeout          = 2 * time.Second          // see WithSendTimeout
+	DefaultConnectSourceTimeout = 1 * time.Second          // see WithConnectSourceTimeout
 )
 
 // Kind is the kind of every identifier this package uses:
@@ -49,6 +50,7 @@ type config struct {
 	meterProvider      metric.MeterProvider
 	tracerProvider     trace.TracerProvider
 	problems           optcheck.Problems
+	gateway            bus.Gateway
 }
 
 func defaultConfig() config {
@@ -224,4 +226,13 @@ func (c *config) checkRoute() error {
 		return fmt.Errorf("route: matcher maps stream URL %q to %q, want %q", raw, m.Identifier, want)
 	}
 	return nil
+}
+
+// WithGateway runs the Notifier in AMQP mode, for a backend with several
+// replicas behind a gateway in AMQP mode: events travel through the
+// gateway's per-browser queues, so that Notify and Broadcast on any replica
+// reach browsers whose connect another replica handled. See "AMQP mode" in
+// the package documentation. Nil means HTTP mode.
+func WithGateway(g bus.Gateway) Option {
+	return optionFunc(func(c *config) { c.gateway = g })
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/ssegate/ssegate/examples/internal/browser"
 	"github.com/ssegate/ssegate/examples/internal/demotest"
+	"github.com/ssegate/ssegate/internal/testenv"
 	"github.com/ssegate/ssegate/task"
 )
 
@@ -17,11 +18,25 @@ import (
 // generation.
 func TestBrowser(t *testing.T) {
 	ctx := browser.New(t, 90*time.Second)
-	for _, gen := range []string{"2", "1"} {
-		t.Run("generation "+gen, func(t *testing.T) {
-			defer browser.Screenshot(t, ctx, "tasks-gen"+gen) // at the end, kept on failure
-			backend, _ := demotest.Serve(t, run, "-addr", "127.0.0.1:0", "-generation", gen,
-				"-steps", "5", "-step-delay", "40ms")
+	tests := []struct {
+		name, shot string
+		args       []string
+		amqp       bool
+	}{
+		{"generation 2", "tasks-gen2", []string{"-generation", "2"}, false},
+		{"generation 1", "tasks-gen1", []string{"-generation", "1"}, false},
+		// Two replicas sharing tasks through RabbitMQ, behind the embedded
+		// gateway in AMQP mode; callbacks and API requests alternate.
+		{"two replicas, AMQP mode", "tasks-replicas", []string{"-replicas", "2"}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := append([]string{"-addr", "127.0.0.1:0", "-steps", "5", "-step-delay", "40ms"}, tt.args...)
+			if tt.amqp {
+				args = append(args, "-amqp", testenv.Require(t, testenv.RabbitMQ))
+			}
+			defer browser.Screenshot(t, ctx, tt.shot) // at the end, kept on failure
+			backend, _ := demotest.Serve(t, run, args...)
 			if err := chromedp.Do(ctx,
 				chromedp.Navigate(backend+"/"),
 				chromedp.WaitVisible(chromedp.ID("start")),

@@ -13,6 +13,17 @@
 // and start the gateway with the CALLBACK_URL it prints. The flags -gateway
 // and -secret default to $SSE_GATEWAY_URL and $SSE_CALLBACK_SECRET.
 //
+// As several replicas sharing their tasks through RabbitMQ (AMQP mode),
+// behind the embedded gateway in AMQP mode; the gateway's callbacks and the
+// API requests alternate between the replicas:
+//
+//	go run ./examples/tasks -replicas 2 -amqp amqp://guest:guest@127.0.0.1:5672/
+//
+// A task runs on the replica that got POST /api/tasks; its stream is served
+// by whichever replica got the connect callback. GET /api/tasks/{id}
+// answers on the task's replica only (404 on the others); cancel works on
+// every replica.
+//
 // The backend serves:
 //
 //	POST /api/sse/callback       the gateway's connect and disconnect callbacks
@@ -37,9 +48,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/ssegate/ssegate/callback"
 	"github.com/ssegate/ssegate/examples/internal/demo"
-	"github.com/ssegate/ssegate/sseconn"
+	"github.com/ssegate/ssegate/sseconn/amqp/amqptest"
 	"github.com/ssegate/ssegate/task"
 )
 
@@ -62,6 +72,8 @@ type options struct {
 	steps     int
 	stepDelay time.Duration
 	verbose   bool
+	replicas  int
+	amqp      string
 }
 
 func parseFlags(args []string, stdout io.Writer) (options, error) {
@@ -72,6 +84,8 @@ func parseFlags(args []string, stdout io.Writer) (options, error) {
 	flags.BoolVar(&o.headless, "headless", false, "run one task, print its events and exit")
 	flags.IntVar(&o.steps, "steps", 10, "steps of the demo task")
 	flags.DurationVar(&o.stepDelay, "step-delay", 400*time.Millisecond, "duration of each step")
+	flags.IntVar(&o.replicas, "replicas", 1, "backend replicas; more than one needs -amqp")
+	flags.StringVar(&o.amqp, "amqp", os.Getenv("RABBITMQ_URL"), "RabbitMQ `URL`: the replicas share tasks through it (AMQP mode)")
 	if err := flags.Parse(args); err != nil {
 		return o, err
 	}
@@ -80,6 +94,9 @@ func parseFlags(args []string, stdout io.Writer) (options, error) {
 	}
 	if o.steps < 1 {
 		return o, fmt.Errorf("-steps %d: want at least 1", o.steps)
+	}
+	if o.replicas < 1 || (o.replicas > 1 && o.amqp == "") {
+		return o, fmt.Errorf("-replicas %d: want 1, or more with -amqp", o.replicas)
 	}
 	if o.stepDelay < 0 {
 		return o, fmt.Errorf("-step-delay %s: want zero or more", o.stepDelay)
@@ -97,49 +114,56 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 	}
 	logger := demo.Logger(o.verbose)
 
+	if o.amqp != "" && o.demo.Gateway == "" {
+		// The embedded gateway in AMQP mode, as the reference gateway with
+		// RABBITMQ_URL set.
+		o.demo.GatewayOptions = append(o.demo.GatewayOptions, amqptest.WithAMQP(o.amqp, 0))
+	}
 	env, err := demo.Start(o.demo)
 	if err != nil {
 		return err
 	}
 	defer env.Close() // last: the gateway outlives everything that talks to it
 
-	// The connection manager maps "task:<id>" to the gateway's tokens and
-	// sends events through the gateway's /internal/send.
-	conns, err := sseconn.New(env.GatewayURL,
-		sseconn.WithLogger(logger),
-		sseconn.WithSweepInterval(time.Minute), // drop streams whose disconnect was lost
-	)
-	if err != nil {
-		env.Listener.Close()
-		return err
-	}
-	// The runner runs tasks on a worker pool and streams their events; it is
-	// also the callback service of the task streams' route.
-	runner, err := task.New(conns,
-		task.WithWorkers(4),
-		task.WithRetention(5*time.Minute),
-		task.WithLogger(logger),
-	)
-	if err != nil {
-		env.Listener.Close()
-		return errors.Join(err, conns.Shutdown(context.Background()))
-	}
-	cb, err := callback.NewHandler(
-		callback.WithSecret(env.Secret),
-		callback.WithRoute(runner.Matcher(), runner),
-		callback.WithLogger(logger),
-	)
-	if err != nil {
-		env.Listener.Close()
-		return errors.Join(err, runner.Shutdown(context.Background()), conns.Shutdown(context.Background()))
+	// One replica, or several that share the tasks through RabbitMQ: each
+	// has its own connection manager, runner and callback handler.
+	var replicas []*replica
+	for i := range o.replicas {
+		r, rerr := newReplica(ctx, o, env, logger)
+		if rerr != nil {
+			env.Listener.Close()
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			defer cancel()
+			for _, r := range replicas {
+				rerr = errors.Join(rerr, r.shutdownFront(sctx), r.shutdownBack(sctx))
+			}
+			return fmt.Errorf("replica %d: %w", i+1, rerr)
+		}
+		replicas = append(replicas, r)
 	}
 
-	app := &app{runner: runner, gateway: env.PublicGatewayURL, steps: o.steps, stepDelay: o.stepDelay}
+	// The gateway's callbacks and the API requests go to the replicas in
+	// turn, as a load balancer would send them.
+	var cbs, apis []http.Handler
+	for _, r := range replicas {
+		app := &app{runner: r.runner, gateway: env.PublicGatewayURL, steps: o.steps, stepDelay: o.stepDelay}
+		api := http.NewServeMux()
+		api.HandleFunc("POST /api/tasks", app.start)
+		api.HandleFunc("GET /api/tasks/{id}", app.get)
+		api.HandleFunc("POST /api/tasks/{id}/cancel", app.cancel)
+		cbs, apis = append(cbs, r.cb), append(apis, api)
+	}
+	// The headless task runs on the last replica and the API's first request
+	// goes to the second, while the first callback goes to the first: with
+	// several replicas, the first task's stream is served by a replica that
+	// does not run it.
+	first := &app{runner: replicas[len(replicas)-1].runner, gateway: env.PublicGatewayURL, steps: o.steps, stepDelay: o.stepDelay}
 	mux := http.NewServeMux()
-	mux.Handle("POST "+demo.CallbackPath, cb)
-	mux.HandleFunc("POST /api/tasks", app.start)
-	mux.HandleFunc("GET /api/tasks/{id}", app.get)
-	mux.HandleFunc("POST /api/tasks/{id}/cancel", app.cancel)
+	mux.Handle("POST "+demo.CallbackPath, newAlternate(cbs, 0))
+	toAPI := newAlternate(apis, 1%len(apis))
+	mux.Handle("POST /api/tasks", toAPI)
+	mux.Handle("GET /api/tasks/{id}", toAPI)
+	mux.Handle("POST /api/tasks/{id}/cancel", toAPI)
 	mux.HandleFunc("GET "+demo.StylePath, demo.Style)
 	page, _ := fs.Sub(static, "static")
 	mux.Handle("GET /", http.FileServerFS(page))
@@ -149,17 +173,18 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 	go func() { served <- srv.Serve(env.Listener) }()
 
 	// Graceful shutdown, in dependency order. The HTTP server keeps running
-	// until the runner and the callback handler are done, so that the final
-	// events' disconnect callbacks still reach the handler.
+	// until the runners and the callback handlers are done, so that the
+	// final events' disconnect callbacks still reach a handler.
 	defer func() {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
-		err = errors.Join(err,
-			runner.Shutdown(sctx), // no new tasks; cancel running ones, send their last events
-			cb.Shutdown(sctx),     // refuse new streams (503), wait for callbacks in flight
-			srv.Shutdown(sctx),    // stop accepting requests, wait for handlers
-			conns.Shutdown(sctx),  // wait for in-flight sends, stop the sweeper
-		)
+		for _, r := range replicas {
+			err = errors.Join(err, r.shutdownFront(sctx)) // runner, then callback handler
+		}
+		err = errors.Join(err, srv.Shutdown(sctx)) // stop accepting requests, wait for handlers
+		for _, r := range replicas {
+			err = errors.Join(err, r.shutdownBack(sctx)) // connection manager, bus
+		}
 		if serr := <-served; !errors.Is(serr, http.ErrServerClosed) {
 			err = errors.Join(err, serr)
 		}
@@ -169,7 +194,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 	env.Describe(stdout)
 
 	if o.headless {
-		return headless(ctx, stdout, env, app)
+		return headless(ctx, stdout, env, first)
 	}
 	fmt.Fprintf(stdout, "open      %s/ and press Start (Ctrl-C to stop)\n", env.BackendURL)
 	select {

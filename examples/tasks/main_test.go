@@ -16,6 +16,7 @@ import (
 
 	"github.com/ssegate/ssegate/examples/internal/demotest"
 	"github.com/ssegate/ssegate/examples/internal/sseclient"
+	"github.com/ssegate/ssegate/internal/testenv"
 	"github.com/ssegate/ssegate/sseconn/gatewaytest"
 	"github.com/ssegate/ssegate/task"
 )
@@ -413,5 +414,24 @@ func TestShutdownCancelsRunningTasks(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "shutting down") {
 		t.Errorf("output:\n%s", out.String())
+	}
+}
+
+// TestHeadlessReplicas runs the terminal mode as two replicas sharing tasks
+// through RabbitMQ: the connect callback of the task's stream goes to the
+// replica that does not run the task, which follows it through the bus.
+func TestHeadlessReplicas(t *testing.T) {
+	broker := testenv.Require(t, testenv.RabbitMQ)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	var out demotest.Output
+	args := []string{"-headless", "-addr", "127.0.0.1:0", "-steps", "4", "-step-delay", "20ms",
+		"-replicas", "2", "-amqp", broker}
+	if err := run(ctx, args, &out); err != nil {
+		t.Fatalf("run: %v; output:\n%s", err, out.String())
+	}
+	checkLifecycle(t, parseEvents(t, out.String()), 4)
+	if !strings.Contains(out.String(), "\nstream closed\n") {
+		t.Errorf("output does not end with the stream's end:\n%s", out.String())
 	}
 }

@@ -34,6 +34,20 @@
 // exactly like an /internal/send event, and the queue keeps it while the
 // browser reconnects (for the gateway's RABBITMQ_QUEUE_TTL_MS).
 //
+// # Several replicas: Bus
+//
+// [NewBus] returns a [Bus], the RabbitMQ implementation of the interfaces of
+// package bus through which package task and package version work across
+// backend replicas: task.WithBus(b) and version.WithGateway(b.Gateway()).
+// Replicas exchange messages on the exchange "ssegate.replicas" (with the
+// prefix: "<prefix>.ssegate.replicas"), each through a queue of its own
+// that the broker deletes when the replica's connection ends. [Bus.Keep]
+// declares a browser's queue sse.conn.<request ID> with exactly the
+// gateway's arguments, so the queue TTL must be the gateway's
+// RABBITMQ_QUEUE_TTL_MS ([WithQueueTTL], 300000 ms by default). The
+// repository's docs/scale-out.md describes the message flows. Package
+// amqptest puts gatewaytest's gateway in AMQP mode on a real broker.
+//
 // # Delivery
 //
 // Every publish waits for the broker's publisher confirm, bounded by the

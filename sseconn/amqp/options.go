@@ -32,6 +32,15 @@ const (
 	// ExchangeName is the gateway's topic exchange, without the
 	// environment prefix of [WithEnvPrefix].
 	ExchangeName = "sse.events"
+
+	// ReplicaExchangeName is the topic exchange that carries messages
+	// between backend replicas ([Bus]), without the environment prefix of
+	// [WithEnvPrefix].
+	ReplicaExchangeName = "ssegate.replicas"
+
+	// DefaultQueueTTL is the gateway's default RABBITMQ_QUEUE_TTL_MS: the
+	// x-expires of its per-connection queues.
+	DefaultQueueTTL = 300000 * time.Millisecond
 )
 
 // ErrInvalidConfig is wrapped by every error [Dial] returns for a
@@ -53,6 +62,7 @@ type config struct {
 	minBackoff     time.Duration
 	maxBackoff     time.Duration
 	mandatory      bool
+	queueTTL       time.Duration
 	tls            *tls.Config
 	onState        func(connected bool)
 	logger         *slog.Logger
@@ -67,6 +77,7 @@ func newConfig(opts []Option) config {
 		dialTimeout: DefaultDialTimeout,
 		minBackoff:  DefaultMinBackoff,
 		maxBackoff:  DefaultMaxBackoff,
+		queueTTL:    DefaultQueueTTL,
 	}
 	for _, o := range opts {
 		if o != nil {
@@ -80,6 +91,14 @@ func newConfig(opts []Option) config {
 		c.logger = slog.New(slog.DiscardHandler)
 	}
 	return c
+}
+
+// replicaExchange returns the name of the exchange of a [Bus].
+func (c *config) replicaExchange() string {
+	if c.prefix == "" {
+		return ReplicaExchangeName
+	}
+	return c.prefix + "." + ReplicaExchangeName
 }
 
 // exchange returns the name of the exchange to publish to.
@@ -170,4 +189,18 @@ func WithMeterProvider(mp metric.MeterProvider) Option {
 // global one.
 func WithTracerProvider(tp trace.TracerProvider) Option {
 	return optionFunc(func(c *config) { c.tracerProvider = tp })
+}
+
+// WithQueueTTL sets the x-expires of the gateway queues that [Bus.Keep]
+// declares. It must equal the gateway's RABBITMQ_QUEUE_TTL_MS exactly: a
+// queue declared with other arguments than the gateway's breaks the channel
+// of whoever declares it second, and the gateway then drops its channel and
+// re-creates every consumer. Zero or negative means [DefaultQueueTTL], the
+// gateway's default. Only [Bus] uses it.
+func WithQueueTTL(d time.Duration) Option {
+	return optionFunc(func(c *config) {
+		if d > 0 {
+			c.queueTTL = d
+		}
+	})
 }

@@ -58,6 +58,7 @@ type conn struct {
 	dropped      bool    // DropStream: the next write fails
 	aborted      bool    // Restart: abort the browser's TCP connection
 	reason       string  // why the stream ended; "" if never opened
+	stopConsumer func()  // AMQP mode: cancels the queue consumer; nil without one
 }
 
 // writeLocked writes b to the browser and flushes it. c.mu must be held.
@@ -137,8 +138,12 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, wire.CodeBackendUnavailable, "Backend unavailable")
 	case res.status >= 200 && res.status <= 299:
 		log.Info("gatewaytest: connect accepted", "status", res.status)
-		s.openLocked(c)
+		amqpMode := s.cfg.broker != nil && res.requestID != "" && len(res.bindings) > 0
+		s.openLocked(c, !amqpMode)
 		c.mu.Unlock()
+		if amqpMode && !s.consume(ctx, c, res.requestID, res.bindings) {
+			return
+		}
 		s.pump(c, r)
 	case res.status == http.StatusBadRequest || res.status == http.StatusUnauthorized || res.status == http.StatusForbidden:
 		log.Info("gatewaytest: connect rejected", "status", res.status)
@@ -163,7 +168,7 @@ func setSSEHeaders(h http.Header) {
 
 // openLocked answers 200, writes the buffered events and (generation 2)
 // "ready". c.mu must be held.
-func (s *Server) openLocked(c *conn) {
+func (s *Server) openLocked(c *conn, ready bool) {
 	setSSEHeaders(c.w.Header())
 	c.w.WriteHeader(http.StatusOK)
 	c.opened = true
@@ -172,7 +177,7 @@ func (s *Server) openLocked(c *conn) {
 		b = appendFrame(b, s.cfg.generation, ev)
 	}
 	c.buf = nil
-	if !c.closePending && s.cfg.generation >= 2 {
+	if ready && !c.closePending && s.cfg.generation >= 2 {
 		b = append(b, frameReady...)
 	}
 	err := c.writeLocked(b) // also sends the headers
@@ -254,6 +259,10 @@ func (s *Server) endLocked(c *conn, reason string, notify bool) {
 		delete(s.conns, c.token)
 	}
 	s.mu.Unlock()
+	if c.stopConsumer != nil {
+		s.goTracked(c.stopConsumer) // never under c.mu: a delivery may wait for it
+		c.stopConsumer = nil
+	}
 	close(c.done)
 }
 
@@ -288,6 +297,10 @@ type callbackResult struct {
 	reason  string // reason phrase of the answer's status line
 	err     error  // no answer
 	timeout bool   // err is the callback timeout
+
+	// AMQP mode, 2xx only: the answer's request_id and bindings.
+	requestID string
+	bindings  []string
 }
 
 // postCallback POSTs cb to the callback URL within the callback timeout.
@@ -300,10 +313,11 @@ func (s *Server) postCallback(ctx context.Context, cb wire.Callback) callbackRes
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := s.cbClient.Do(req)
+	var body []byte
 	if err == nil {
-		// The answer counts once its body is read; a 2xx body is ignored
-		// (HTTP-only mode).
-		_, err = io.Copy(io.Discard, io.LimitReader(resp.Body, maxCallbackAnswer))
+		// The answer counts once its body is read; a 2xx body is read in
+		// AMQP mode only.
+		body, err = io.ReadAll(io.LimitReader(resp.Body, maxCallbackAnswer))
 		_ = resp.Body.Close()
 	}
 	if err != nil {
@@ -313,7 +327,11 @@ func (s *Server) postCallback(ctx context.Context, cb wire.Callback) callbackRes
 	if reason == "" {
 		reason = http.StatusText(resp.StatusCode)
 	}
-	return callbackResult{status: resp.StatusCode, reason: reason}
+	res := callbackResult{status: resp.StatusCode, reason: reason}
+	if s.cfg.broker != nil && resp.StatusCode >= 200 && resp.StatusCode <= 299 {
+		res.requestID, res.bindings = parseConnectAnswer(body)
+	}
+	return res
 }
 
 // marshalCallback encodes a callback body.

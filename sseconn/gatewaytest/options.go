@@ -48,6 +48,7 @@ type config struct {
 	logger          *slog.Logger
 	corsOrigin      string
 	problems        optcheck.Problems
+	broker          Broker
 }
 
 func newConfig(opts []Option) config {

@@ -218,6 +218,11 @@ func (s *Server) Close() {
 	}
 
 	s.wg.Wait()
+	if s.cfg.broker != nil {
+		if err := s.cfg.broker.Close(); err != nil {
+			s.log.Warn("gatewaytest: close broker", "err", err)
+		}
+	}
 	s.cbClient.CloseIdleConnections()
 	s.client.CloseIdleConnections()
 	s.log.Info("gatewaytest: closed", "url", s.URL)

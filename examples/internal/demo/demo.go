@@ -58,6 +58,9 @@ type Config struct {
 	// Generation is the protocol generation of the embedded gateway, 1 or 2
 	// (0 means 2).
 	Generation int
+	// GatewayOptions are more options of the embedded gateway, for example
+	// amqptest.WithAMQP for its AMQP mode.
+	GatewayOptions []gatewaytest.Option
 }
 
 // Env is a running backend listener and the gateway it talks to.
@@ -134,11 +137,13 @@ func Start(cfg Config) (*Env, error) {
 		if e.Generation == 0 {
 			e.Generation = 2
 		}
-		e.Embedded = gatewaytest.NewServer(e.CallbackURL,
+		opts := append([]gatewaytest.Option{
 			gatewaytest.WithGeneration(e.Generation),
 			// The page comes from the backend's origin and opens its
 			// EventSource on the gateway's: a cross-origin request.
-			gatewaytest.WithCORS(e.BackendURL))
+			gatewaytest.WithCORS(e.BackendURL),
+		}, cfg.GatewayOptions...)
+		e.Embedded = gatewaytest.NewServer(e.CallbackURL, opts...)
 		e.GatewayURL = e.Embedded.URL
 		e.PublicGatewayURL = e.Embedded.URL
 		return e, nil
