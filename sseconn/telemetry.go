@@ -2,13 +2,12 @@ package sseconn
 
 import (
 	"context"
-	"sync"
-	"sync/atomic"
 
 	"go.opentelemetry.io/otel"
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/ssegate/ssegate/internal/otelcheck"
 )
 
 // scope is the instrumentation scope of the package's meter and tracer.
@@ -36,8 +35,8 @@ const (
 
 // telemetry holds the instruments, created once per manager.
 type telemetry struct {
-	options      sync.Map     // optionKey -> the options of a recording
-	cached       atomic.Int64 // options stored so far
+	kinds        kindTels          // attribute options by kind
+	tracing      otelcheck.Tracing // whether spans can be recorded
 	tracer       trace.Tracer
 	connects     metric.Int64Counter
 	disconnects  metric.Int64Counter
@@ -55,7 +54,7 @@ func newTelemetry(mp metric.MeterProvider, tp trace.TracerProvider) (*telemetry,
 		tp = otel.GetTracerProvider()
 	}
 	m := mp.Meter(scope)
-	t := &telemetry{tracer: tp.Tracer(scope)}
+	t := &telemetry{tracer: tp.Tracer(scope), tracing: otelcheck.For(tp)}
 	var err error
 	if t.connects, err = m.Int64Counter("ssegate.connections.connects",
 		metric.WithDescription("Streams registered."), metric.WithUnit("{connection}")); err != nil {
@@ -85,84 +84,18 @@ func newTelemetry(mp metric.MeterProvider, tp trace.TracerProvider) (*telemetry,
 	return t, nil
 }
 
-func kindAttr(identifier string) attribute.KeyValue {
-	return attribute.String("kind", Kind(identifier))
-}
-
 func (t *telemetry) connected(ctx context.Context, identifier string, replaced bool) {
-	set := metric.WithAttributes(kindAttr(identifier))
-	t.connects.Add(ctx, 1, set)
+	set := t.kinds.get(Kind(identifier)).kind
+	t.connects.Add(ctx, 1, set...)
 	if replaced {
-		t.replacements.Add(ctx, 1, set)
+		t.replacements.Add(ctx, 1, set...)
 		return
 	}
-	t.active.Add(ctx, 1, set)
+	t.active.Add(ctx, 1, set...)
 }
 
 func (t *telemetry) removed(ctx context.Context, identifier, reason string) {
-	kind := kindAttr(identifier)
-	t.disconnects.Add(ctx, 1, metric.WithAttributes(kind, attribute.String("reason", reason)))
-	t.active.Add(ctx, -1, metric.WithAttributes(kind))
-}
-
-// maxCachedOptions caps the options cache. Kinds come from identifiers, so
-// a program with unusually many kinds gets options built per call past it.
-const maxCachedOptions = 1024
-
-// optionKey names the attribute options of one recording.
-type optionKey struct{ instrument, kind, op, outcome string }
-
-// cachedOptions returns the options for k, building and caching them on
-// first use, so that the send path does not rebuild an attribute set per
-// send.
-func cachedOptions[T any](t *telemetry, k optionKey, build func() []T) []T {
-	if v, ok := t.options.Load(k); ok {
-		return v.([]T)
-	}
-	o := build()
-	if t.cached.Add(1) <= maxCachedOptions {
-		t.options.Store(k, o)
-	}
-	return o
-}
-
-// eventOptions are the attributes of ssegate.events.
-func (t *telemetry) eventOptions(kind, op, outcome string) []metric.AddOption {
-	return cachedOptions(t, optionKey{"events", kind, op, outcome}, func() []metric.AddOption {
-		return []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(
-			attribute.String("kind", kind), attribute.String("op", op), attribute.String("outcome", outcome)))}
-	})
-}
-
-// latencyOptions are the attributes of ssegate.send.duration.
-func (t *telemetry) latencyOptions(kind, outcome string) []metric.RecordOption {
-	return cachedOptions(t, optionKey{"latency", kind, "", outcome}, func() []metric.RecordOption {
-		return []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(
-			attribute.String("kind", kind), attribute.String("outcome", outcome)))}
-	})
-}
-
-// spanOptions are the start options of a send's span.
-func (t *telemetry) spanOptions(kind string) []trace.SpanStartOption {
-	return cachedOptions(t, optionKey{"span", kind, "", ""}, func() []trace.SpanStartOption {
-		return []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient),
-			trace.WithAttributes(attribute.String("ssegate.kind", kind))}
-	})
-}
-
-// spanName names the span of op without concatenating per send.
-func spanName(op string) string {
-	switch op {
-	case "send":
-		return "sseconn.send"
-	case "send_close":
-		return "sseconn.send_close"
-	case "close":
-		return "sseconn.close"
-	case "probe":
-		return "sseconn.probe"
-	case "replace":
-		return "sseconn.replace"
-	}
-	return "sseconn." + op
+	kt := t.kinds.get(Kind(identifier))
+	t.disconnects.Add(ctx, 1, kt.removed[reason]...)
+	t.active.Add(ctx, -1, kt.kind...)
 }
