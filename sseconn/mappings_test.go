@@ -92,6 +92,16 @@ func TestMappingsForms(t *testing.T) {
 	if got := s.len(); got != 2 {
 		t.Errorf("len() = %d after removals, want 2", got)
 	}
+
+	// A removed binary mapping's entry is reused.
+	used := s.used
+	s.put("task:"+u3, u1)
+	if s.used != used {
+		t.Errorf("%d entries handed out after reusing a free one, want %d", s.used, used)
+	}
+	if tok, ok := s.get("task:" + u3); !ok || tok.String() != u1 {
+		t.Errorf("get of the reused entry = %q, %v", tok.String(), ok)
+	}
 }
 
 // TestMappingsKindCap checks that kinds past maxKinds fall back to strings.
