@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/hashicorp/go-retryablehttp"
 
@@ -284,16 +285,28 @@ func (m *Manager) pairs() []pair {
 }
 
 // parallel runs fn(0..n-1) with at most cfg.concurrency at once and waits.
+// A fixed set of workers takes the indexes in order, so that a broadcast
+// to many identifiers starts a few goroutines, not one per identifier.
 func (m *Manager) parallel(n int, fn func(i int)) {
-	sem := make(chan struct{}, m.cfg.concurrency)
-	var wg sync.WaitGroup
-	for i := range n {
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
+	workers := min(m.cfg.concurrency, n)
+	if workers <= 1 {
+		for i := range n {
 			fn(i)
-		}()
+		}
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				fn(i)
+			}
+		})
 	}
 	wg.Wait()
 }
