@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"sync"
 
 	"github.com/ssegate/ssegate/internal/wire"
 )
@@ -28,9 +29,14 @@ func invalid(message string, details map[string]string) *problem {
 	return &problem{status: http.StatusBadRequest, outcome: outcomeInvalid, message: message, details: details}
 }
 
-// readBody reads the request body up to limit bytes. A larger body is a 413
-// problem.
-func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *problem) {
+// readBody reads the request body up to limit bytes into buf and returns
+// buf's bytes. A larger body is a 413 problem.
+//
+// A body of known length (Content-Length; net/http's server never reads
+// past it) is read directly; one of unknown length goes through
+// http.MaxBytesReader, which also makes the server close the connection
+// once the limit is passed.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64, buf *bytes.Buffer) ([]byte, *problem) {
 	tooLarge := &problem{
 		status:  http.StatusRequestEntityTooLarge,
 		outcome: outcomeTooLarge,
@@ -42,11 +48,17 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *pro
 	if r.Body == nil || r.Body == http.NoBody {
 		return nil, nil
 	}
-	var buf bytes.Buffer
-	if r.ContentLength > 0 {
-		buf.Grow(int(r.ContentLength))
+	var err error
+	if r.ContentLength >= 0 {
+		buf.Grow(int(r.ContentLength) + 1)
+		// One byte more than the limit tells a body longer than announced.
+		_, err = buf.ReadFrom(io.LimitReader(r.Body, limit+1))
+		if err == nil && int64(buf.Len()) > limit {
+			return nil, tooLarge
+		}
+	} else {
+		_, err = buf.ReadFrom(http.MaxBytesReader(w, r.Body, limit))
 	}
-	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, limit))
 	var mbe *http.MaxBytesError
 	switch {
 	case errors.As(err, &mbe):
@@ -56,6 +68,13 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *pro
 	}
 	return buf.Bytes(), nil
 }
+
+// maxPooledBody is the largest body buffer kept for reuse.
+const maxPooledBody = 64 << 10
+
+// bodyBufs recycles the buffers bodies are read into. decode copies what it
+// keeps, so a buffer is free again once decode returns.
+var bodyBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // decode parses and validates a callback body. It never panics; every
 // failure is a 400 problem whose details name the field.

@@ -3,6 +3,8 @@ package callback
 import (
 	"net/http"
 	"strings"
+	"sync"
+	"sync/atomic"
 )
 
 // callbackFields are the decoded fields of a callback body, before
@@ -138,7 +140,7 @@ func (p *jsonParser) headers() (http.Header, bool) {
 		if !lowerToken(name) {
 			return nil, false // case variants are merged in sorted order: leave it to httpHeader
 		}
-		ck := http.CanonicalHeaderKey(name)
+		ck := canonicalName(name)
 		if _, dup := h[ck]; dup {
 			return nil, false
 		}
@@ -173,6 +175,32 @@ func (p *jsonParser) headers() (http.Header, bool) {
 		}
 		h[ck] = vals[start:len(vals):len(vals)]
 	}
+}
+
+// maxCanonicalNames caps the header names whose canonical form is kept.
+const maxCanonicalNames = 1024
+
+// canonicalNames caches http.CanonicalHeaderKey of lower-case names, which
+// allocates for names outside net/textproto's short list of common ones
+// (sec-fetch-mode, x-forwarded-for, ...).
+var (
+	canonicalNames      sync.Map // name -> canonical name
+	canonicalNamesCount atomic.Int64
+)
+
+// canonicalName returns http.CanonicalHeaderKey(name).
+func canonicalName(name string) string {
+	if v, ok := canonicalNames.Load(name); ok {
+		return v.(string)
+	}
+	ck := http.CanonicalHeaderKey(name)
+	if canonicalNamesCount.Add(1) <= maxCanonicalNames {
+		// name, and ck when unchanged, are parts of a body: copy them so
+		// that the cache keeps no body alive.
+		ck = strings.Clone(ck)
+		canonicalNames.Store(strings.Clone(name), ck)
+	}
+	return ck
 }
 
 // lowerToken reports whether name is a non-empty HTTP token without

@@ -1,6 +1,7 @@
 package callback
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -138,10 +139,15 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) (res result) {
 			return res
 		}
 	}
-	body, p := readBody(w, r, h.maxBody)
+	buf := bodyBufs.Get().(*bytes.Buffer)
+	body, p := readBody(w, r, h.maxBody, buf)
 	var req *Request
 	if p == nil {
 		req, p = decode(body)
+	}
+	if buf.Cap() <= maxPooledBody {
+		buf.Reset()
+		bodyBufs.Put(buf)
 	}
 	if p != nil {
 		h.writeProblem(w, &res, p)
@@ -406,8 +412,10 @@ func errorJSON(message string, details map[string]string) []byte {
 
 func writeJSON(w http.ResponseWriter, status int, body []byte) {
 	hd := w.Header()
-	hd.Set("Content-Type", "application/json")
-	hd.Set("X-Content-Type-Options", "nosniff")
+	// One allocation for both values, as hd.Set would store them.
+	v := []string{"application/json", "nosniff"}
+	hd["Content-Type"] = v[0:1:1]
+	hd["X-Content-Type-Options"] = v[1:2:2]
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
 }
