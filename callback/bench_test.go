@@ -98,4 +98,3 @@ func BenchmarkCallback(b *testing.B) {
 	})
 	b.Run("minimal", func(b *testing.B) { run(b, minimalHandler(testSecret)) })
 }
-
