@@ -68,6 +68,25 @@ func encodeSendEncoded(token tokenRef, part []byte) []byte {
 	return append(b, part...)
 }
 
+// encodedLen estimates the length of the body appendSend makes.
+func encodedLen(token tokenRef, ev *Event, encoded []byte, close bool) int {
+	n := len(`{"token":""`) + token.textLen()
+	if encoded != nil {
+		return n + len(encoded)
+	}
+	return n + eventPartLen(ev, close)
+}
+
+// appendSend appends the /internal/send body for token: from the event
+// part made by encodeEvent when encoded is not nil, else from ev and close.
+func appendSend(b []byte, token tokenRef, ev *Event, encoded []byte, close bool) []byte {
+	b = appendTokenPart(b, token)
+	if encoded != nil {
+		return append(b, encoded...)
+	}
+	return appendEventPart(b, ev, close)
+}
+
 // eventPartLen estimates the length of the event part of a body.
 func eventPartLen(ev *Event, close bool) int {
 	n := 1

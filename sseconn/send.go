@@ -213,16 +213,23 @@ func (m *Manager) postTimed(ctx context.Context, identifier string, token tokenR
 // returns the 200 status ("ok" or "buffered"). The body is encoded from ev,
 // or from the pre-encoded event part when encoded is not nil.
 func (m *Manager) post(ctx context.Context, token tokenRef, ev *Event, encoded []byte, close bool) (string, error) {
+	var pb *pooledBody
 	var body []byte
-	if encoded != nil {
+	switch n := encodedLen(token, ev, encoded, close); {
+	case m.rc != nil && n >= pooledBodyMin:
+		pb = getPooledBody(n)
+		defer pb.release()
+		pb.buf = appendSend(pb.buf, token, ev, encoded, close)
+		body = pb.buf
+	case encoded != nil:
 		body = encodeSendEncoded(token, encoded)
-	} else {
+	default:
 		body = encodeSend(token, ev, close)
 	}
 	if len(body) > m.cfg.maxBody {
 		return "", fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(body), m.cfg.maxBody)
 	}
-	resp, err := m.do(ctx, body)
+	resp, err := m.do(ctx, body, pb)
 	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
 			return "", fmt.Errorf("post: %w (%w)", ctxErr, err)
@@ -243,14 +250,19 @@ var jsonContentType = []string{"application/json"}
 
 // do POSTs body to the gateway's /internal/send: through the retryablehttp
 // client directly by default, or through the Doer of [WithDoer]. Requests
-// are copies of a template with the URL parsed once.
-func (m *Manager) do(ctx context.Context, body []byte) (*http.Response, error) {
+// are copies of a template with the URL parsed once. A pooled body (default
+// doer only) is read through pooledReaders, which give the buffer back.
+func (m *Manager) do(ctx context.Context, body []byte, pb *pooledBody) (*http.Response, error) {
 	req := m.sendReq.WithContext(ctx)
 	if m.rc != nil {
 		req.Header = jsonHeader
 		rr, err := retryablehttp.FromRequest(req)
 		if err == nil {
-			err = rr.SetBody(body)
+			if pb != nil {
+				err = rr.SetBody(retryablehttp.ReaderFunc(pb.reader))
+			} else {
+				err = rr.SetBody(body)
+			}
 		}
 		if err != nil {
 			return nil, fmt.Errorf("build request: %w", err)
