@@ -16,7 +16,12 @@
 //
 //	go run ./scripts/benchratio -pkg ./sseconn -bench '^BenchmarkSend$' \
 //	    -lib manager -base plain-timeout,plain -rounds 10 -out /tmp/send.txt
-//	benchstat /tmp/send.txt
+//	benchstat -col /side /tmp/send.txt
+//
+// With -count N, each round is one process that runs the sides one after
+// the other N times over (go test -count repeats the benchmark function),
+// and each repetition counts as a round: with -benchtime 200ms the sides
+// are then measured within a second of each other.
 //
 // -bench selects the benchmarks up to, not including, the side's name
 // element; the side is appended as the last element (/^manager$). The raw
@@ -63,6 +68,7 @@ func run() error {
 	benchtime := flag.String("benchtime", "1s", "-test.benchtime of each run")
 	out := flag.String("out", "", "file for the raw benchmark output (benchstat input)")
 	extra := flag.String("args", "", "extra test binary flags, space-separated")
+	count := flag.Int("count", 1, "with > 1, each round is one process that runs all sides with -test.count, so that the sides alternate within it; every repetition is a round of its own")
 	flag.Parse()
 	if *bench == "" {
 		return fmt.Errorf("-bench is required")
@@ -88,15 +94,32 @@ func run() error {
 
 	var raw bytes.Buffer
 	// perRound[r] holds the results of round r.
-	perRound := make([][]result, *rounds)
+	var perRound [][]result
 	for r := range *rounds {
-		order := slices.Clone(sides)
-		if r%2 == 1 {
-			slices.Reverse(order)
+		// With -count, one process per round runs the sides one after
+		// the other, count times: go test repeats the whole benchmark
+		// function, sub-benchmarks in order. Otherwise each side is a
+		// process of its own, their order alternating between rounds.
+		var runs [][]string
+		if *count > 1 {
+			quoted := make([]string, len(sides))
+			for i, side := range sides {
+				quoted[i] = regexp.QuoteMeta(side)
+			}
+			runs = [][]string{{"(" + strings.Join(quoted, "|") + ")", strconv.Itoa(*count)}}
+		} else {
+			order := slices.Clone(sides)
+			if r%2 == 1 {
+				slices.Reverse(order)
+			}
+			for _, side := range order {
+				runs = append(runs, []string{regexp.QuoteMeta(side), "1"})
+			}
 		}
-		for _, side := range order {
-			args := []string{"-test.run", "^$", "-test.bench", *bench + "/^" + regexp.QuoteMeta(side) + "$",
-				"-test.benchmem", "-test.benchtime", *benchtime, "-test.count", "1"}
+		var res []result
+		for _, run := range runs {
+			args := []string{"-test.run", "^$", "-test.bench", *bench + "/^" + run[0] + "$",
+				"-test.benchmem", "-test.benchtime", *benchtime, "-test.count", run[1]}
 			if *extra != "" {
 				args = append(args, strings.Fields(*extra)...)
 			}
@@ -106,12 +129,12 @@ func run() error {
 			cmd.Stdout, cmd.Stderr = &stdout, os.Stderr
 			if err := cmd.Run(); err != nil {
 				os.Stderr.Write(stdout.Bytes())
-				return fmt.Errorf("round %d, side %s: %w", r+1, side, err)
+				return fmt.Errorf("round %d: %w", r+1, err)
 			}
 			raw.Write(stdout.Bytes())
-			res := parse(&stdout, sides)
-			perRound[r] = append(perRound[r], res...)
+			res = append(res, parse(&stdout, sides)...)
 		}
+		perRound = append(perRound, split(res)...)
 		fmt.Fprintf(os.Stderr, "round %d/%d done\n", r+1, *rounds)
 	}
 	if *out != "" {
@@ -204,6 +227,22 @@ func report(w io.Writer, perRound [][]result, lib string, bases []string) {
 		}
 	}
 	tw.Flush()
+}
+
+// split splits the results of one process into rounds: the k-th result of
+// each benchmark and side belongs to round k.
+func split(rs []result) [][]result {
+	var rounds [][]result
+	seen := map[[2]string]int{}
+	for _, r := range rs {
+		k := seen[[2]string{r.name, r.side}]
+		seen[[2]string{r.name, r.side}] = k + 1
+		for len(rounds) <= k {
+			rounds = append(rounds, nil)
+		}
+		rounds[k] = append(rounds[k], r)
+	}
+	return rounds
 }
 
 func find(rs []result, name, side string) (result, bool) {
