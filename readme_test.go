@@ -81,6 +81,7 @@ func TestREADMEGoBlocks(t *testing.T) {
 	shown := []string{
 		"examples/quickstart/main.go",     // the quickstart; its Example checks its output
 		"examples/yourapp/stream_test.go", // how to test with gatewaytest
+		"examples/yourapp/events.go",      // the recipe for your own events; events_test.go tests it
 	}
 	files := map[string]string{}
 	for _, name := range shown {

@@ -29,6 +29,10 @@
 // The gateway is then started with
 // CALLBACK_URL=http://backend:8080/api/sse/callback?secret=<the secret>.
 //
+// [NewRegistrar] is the service of the basic integration: it registers each
+// browser's stream in a connection manager such as *sseconn.Manager under
+// the identifier its route matched, and unregisters it on disconnect.
+//
 // A service answers a connect with nil (the gateway receives {}) or, in the
 // gateway's AMQP mode, with a [ConnectResponse] carrying request_id and
 // bindings, and refuses a browser by returning [Reject] with a 4xx status.
@@ -75,7 +79,9 @@
 // The instrumentation scope is "github.com/ssegate/ssegate/callback".
 //
 // With [WithLogger], one record is logged per request. It holds the action,
-// outcome, status, token, identifier, the path of the browser's URL (never
-// its query) and the error, but never the secret, the callback request's URL
-// or any header value, so cookies and Authorization never reach the log.
+// outcome, status, duration, identifier, the path of the browser's URL
+// (never its query), the disconnect reason and the error (with the stack of
+// a recovered panic), but never the stream's token, the secret, the callback
+// request's URL or any header value, so cookies and Authorization never
+// reach the log.
 package callback

@@ -7,8 +7,11 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/ssegate/ssegate/callback"
+	"github.com/ssegate/ssegate/sseconn"
+	"github.com/ssegate/ssegate/sseconn/gatewaytest"
 )
 
 // tasks is an example service: it accepts browsers for task 42 only.
@@ -172,4 +175,62 @@ func ExampleHandler_Shutdown() {
 	// 503 {"error":"shutting down"}
 	// disconnect task:42 server_closed
 	// 200 {}
+}
+
+// The basic integration: the gateway's callbacks register each browser's
+// stream in a connection manager under the identifier its route matched,
+// and the application sends by identifier.
+func ExampleNewRegistrar() {
+	// The backend: its callback route, behind a real server.
+	mux := http.NewServeMux()
+	backend := httptest.NewServer(mux)
+	defer backend.Close()
+	// A gateway in front of it; in production, the real one.
+	gw := gatewaytest.NewServer(backend.URL + "/api/sse/callback?secret=s3cr3t")
+	defer gw.Close()
+
+	conns, err := sseconn.New(gw.URL)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer conns.Shutdown(context.Background())
+	h, err := callback.NewHandler(
+		callback.WithSecret("s3cr3t"),
+		callback.WithRoute(callback.Path("user", "/api/sse/users/{id}"), callback.NewRegistrar(conns)),
+	)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	mux.Handle("POST /api/sse/callback", h)
+
+	// A browser opens its stream.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, err := gw.Connect(ctx, "/api/sse/users/42", nil)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer st.Close()
+
+	// Anywhere in the application:
+	if err := conns.Send(ctx, "user:42", sseconn.Event{Name: "notice", Data: `{"text":"hello"}`}); err != nil {
+		fmt.Println(err)
+		return
+	}
+	for {
+		ev, err := st.Next(ctx)
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		if ev = ev.Unwrap(); ev.Name == "notice" {
+			fmt.Println(ev.Name, ev.Data)
+			return
+		}
+	}
+	// Output:
+	// notice {"text":"hello"}
 }

@@ -9,10 +9,10 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
-	"strings"
 	"sync"
 	"time"
 
+	"github.com/ssegate/ssegate/internal/ident"
 	"github.com/ssegate/ssegate/internal/wire"
 )
 
@@ -194,7 +194,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) (res result) {
 		})
 		return res
 	}
-	res.identifier, res.kind = req.Identifier, kindOf(req.Identifier)
+	res.identifier, res.kind = req.Identifier, ident.Kind(req.Identifier)
 
 	var resp *ConnectResponse
 	err = safely(func() error {
@@ -369,14 +369,6 @@ func safely(f func() error) (err error) {
 		}
 	}()
 	return f()
-}
-
-// kindOf returns the part of identifier before the first ':', or "unknown".
-func kindOf(identifier string) string {
-	if i := strings.IndexByte(identifier, ':'); i > 0 {
-		return identifier[:i]
-	}
-	return unknown
 }
 
 // writeError answers p and keeps cause for the log.

@@ -1,16 +1,6 @@
 package callback
 
-import (
-	"context"
-
-	"github.com/ssegate/ssegate/internal/wire"
-)
-
-// ConnectResponse is the optional body of a successful connect answer. The
-// gateway reads it in AMQP mode only: with a RequestID and non-empty Bindings
-// it declares the queue sse.conn.<RequestID> and binds it with each routing
-// key. A nil *ConnectResponse answers {}.
-type ConnectResponse = wire.ConnectResponse
+import "context"
 
 // Service handles the callbacks of one route.
 //

@@ -91,7 +91,7 @@ func newBenchManager(b *testing.B, srv *httptest.Server, n int) (m *sseconn.Mana
 	})
 	for range n {
 		id := "task:" + uuid.New()
-		if err := m.Register(context.Background(), id, uuid.New(), srv.URL+"/api/sse/tasks/"+id[5:]); err != nil {
+		if err := m.Register(context.Background(), id, uuid.New()); err != nil {
 			b.Fatal(err)
 		}
 		ids = append(ids, id)

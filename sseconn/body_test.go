@@ -98,7 +98,7 @@ func TestPooledBodyEarlyAnswer(t *testing.T) {
 	answered := 0
 	for i := range 8 {
 		id := "task:" + string(rune('a'+i))
-		if err := m.Register(context.Background(), id, "tok-"+id, ""); err != nil {
+		if err := m.Register(context.Background(), id, "tok-"+id); err != nil {
 			t.Fatal(err)
 		}
 		wg.Go(func() {

@@ -8,8 +8,10 @@ import (
 	"time"
 )
 
-// Result is the outcome of one send of a broadcast or a sweep.
+// Result is the outcome of the send to one identifier of a
+// [Manager.Broadcast].
 type Result struct {
+	// Identifier is the identifier the event was sent to.
 	Identifier string
 	// Err is nil on success, or one of the errors of [Manager.Send].
 	Err error

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -189,7 +191,7 @@ func TestShutdown(t *testing.T) {
 		if err := m.Send(context.Background(), "task:1", Event{Data: "late"}); !errors.Is(err, ErrShutdown) {
 			t.Errorf("Send during shutdown = %v, want ErrShutdown", err)
 		}
-		if err := m.Register(context.Background(), "task:2", "t2", "/x"); !errors.Is(err, ErrShutdown) {
+		if err := m.Register(context.Background(), "task:2", "t2"); !errors.Is(err, ErrShutdown) {
 			t.Errorf("Register during shutdown = %v, want ErrShutdown", err)
 		}
 		select {
@@ -243,4 +245,125 @@ func TestShutdown(t *testing.T) {
 			t.Errorf("requests (-want +got):\n%s", diff)
 		}
 	})
+}
+
+// A broadcast goes on after failures: with one send at a time and the
+// first identifiers failing, every selected identifier is still tried and
+// reported.
+func TestBroadcastDoesNotStopAtFirstFailure(t *testing.T) {
+	g := newFakeGateway(t, func(r wire.SendRequest) answer {
+		switch r.Token {
+		case "t1":
+			return answer{500, "application/json", `{"error":{"message":"m","code":"WRITE_FAILED"}}`}
+		case "t2":
+			return answerGone
+		}
+		return answerOK
+	})
+	m := newTestManager(t, g.URL, WithBroadcastConcurrency(1), WithRetryPolicy(RetryPolicy{MaxAttempts: 1}))
+	for i := 1; i <= 4; i++ {
+		mustRegister(t, m, fmt.Sprintf("task:%d", i), fmt.Sprintf("t%d", i))
+	}
+	rs := m.Broadcast(context.Background(), HasPrefix("task:"), Event{Data: "x"})
+	type outcome struct{ Identifier, Outcome string }
+	var got []outcome
+	for _, r := range rs {
+		got = append(got, outcome{r.Identifier, outcomeOf(r.Err)})
+	}
+	want := []outcome{{"task:1", outcomeGatewayError}, {"task:2", outcomeGone}, {"task:3", outcomeOK}, {"task:4", outcomeOK}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("results (-want +got):\n%s", diff)
+	}
+	var tokens []string
+	for _, b := range g.bodies() {
+		tok, _, _ := strings.Cut(strings.TrimPrefix(b, `{"token":"`), `"`)
+		tokens = append(tokens, tok)
+	}
+	slices.Sort(tokens)
+	if diff := cmp.Diff([]string{"t1", "t2", "t3", "t4"}, tokens); diff != "" {
+		t.Errorf("tokens sent to (-want +got):\n%s", diff)
+	}
+}
+
+// A broadcast filter is user code: it runs without the manager's lock, so
+// a filter that asks the manager something (here, Token) does not
+// deadlock.
+func TestBroadcastFilterMayCallTheManager(t *testing.T) {
+	g := newFakeGateway(t, nil)
+	m, err := New(g.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustRegister(t, m, "task:1", "t1")
+	mustRegister(t, m, "task:2", "t2")
+	done := make(chan []Result, 1)
+	go func() {
+		done <- m.Broadcast(context.Background(), func(id string) bool {
+			tok, ok := m.Token(id)
+			return ok && tok == "t2"
+		}, Event{Data: "x"})
+	}()
+	select {
+	case rs := <-done:
+		if diff := cmp.Diff([]Result{{Identifier: "task:2"}}, rs); diff != "" {
+			t.Errorf("results (-want +got):\n%s", diff)
+		}
+	case <-time.After(10 * time.Second):
+		// The manager's lock is held for good: Shutdown would hang too.
+		t.Fatal("Broadcast deadlocked: its filter runs under the manager's lock")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := m.Shutdown(ctx); err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+	if diff := cmp.Diff([]string{`{"token":"t2","event":{"data":"x"}}`}, g.bodies()); diff != "" {
+		t.Errorf("bodies (-want +got):\n%s", diff)
+	}
+}
+
+// A sweep probe that answers 404 after the identifier was re-registered
+// leaves the new mapping alone (compare-and-delete by token), and the
+// identifier is not reported as removed.
+func TestSweepKeepsMappingReRegisteredDuringProbe(t *testing.T) {
+	probed := make(chan struct{})
+	release := make(chan struct{})
+	g := newFakeGateway(t, func(r wire.SendRequest) answer {
+		if r.Token == "old" && r.Event == nil && !r.Close {
+			close(probed)
+			<-release
+		}
+		if r.Token == "old" {
+			return answerGone
+		}
+		return answerOK
+	})
+	m := newTestManager(t, g.URL, WithTimeout(time.Minute))
+	unblock := sync.OnceFunc(func() { close(release) })
+	t.Cleanup(unblock) // before the manager's Shutdown and the gateway's Close
+	mustRegister(t, m, "task:1", "old")
+	type sweep struct {
+		removed []string
+		err     error
+	}
+	done := make(chan sweep, 1)
+	go func() {
+		removed, err := m.Sweep(context.Background())
+		done <- sweep{removed, err}
+	}()
+	select {
+	case <-probed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the probe never reached the gateway")
+	}
+	mustRegister(t, m, "task:1", "new")
+	unblock()
+	got := <-done
+	if got.err != nil || len(got.removed) != 0 {
+		t.Errorf("Sweep = %v, %v; want nothing removed and no error", got.removed, got.err)
+	}
+	if tok, ok := m.Token("task:1"); !ok || tok != "new" {
+		t.Errorf("Token = %q, %v; want new, true", tok, ok)
+	}
+	checkMirror(t, m)
 }

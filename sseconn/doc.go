@@ -13,8 +13,8 @@
 //	if err != nil { ... }
 //	defer m.Shutdown(context.Background())
 //
-//	// In the connect callback (see package callback):
-//	err = m.Register(ctx, "task:42", token, requestURL)
+//	// In the connect callback (callback.NewRegistrar(m) does both):
+//	err = m.Register(ctx, "task:42", token)
 //	// In the disconnect callback:
 //	m.Unregister(token)
 //
@@ -46,8 +46,12 @@
 // close is ordered after every send before it. Sends to different
 // identifiers run in parallel: a slow identifier never delays another. One
 // mutex guards the identifier and token maps and is never held during I/O.
-// [Manager.Shutdown] waits for in-flight sends and stops the sweeper; the
-// manager starts no other goroutine that outlives a call.
+//
+// Two things outlive the call that started them: the sweeper goroutine of
+// [WithSweepInterval], and the close of a stream that [Manager.Register]
+// replaced, which runs in the background so that a slow gateway cannot
+// delay the new stream's connect callback. [Manager.Shutdown] stops the
+// sweeper and waits for those closes and for in-flight sends.
 //
 // # Errors
 //

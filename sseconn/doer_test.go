@@ -7,11 +7,14 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/ssegate/ssegate/internal/wire"
+	"go.uber.org/goleak"
 )
 
 var fastRetry = RetryPolicy{MaxAttempts: 3, MinBackoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond}
@@ -221,3 +224,52 @@ type closeRecorder struct{ closed bool }
 
 func (c *closeRecorder) Read([]byte) (int, error) { return 0, io.EOF }
 func (c *closeRecorder) Close() error             { c.closed = true; return nil }
+
+// NewDoer's client closes its pooled connections when asked, like any
+// *http.Client over an *http.Transport.
+func TestNewDoerClosesIdleConnections(t *testing.T) {
+	g := newFakeGateway(t, nil)
+	ignore := goleak.IgnoreCurrent()
+	c := NewDoer(RetryPolicy{MaxAttempts: 1}, nil)
+	resp, err := c.Post(g.URL+wire.SendPath, "application/json", strings.NewReader(`{"token":"t"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body) // so that the connection is kept alive
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status = %d, want 200", resp.StatusCode)
+	}
+	c.CloseIdleConnections()
+	goleak.VerifyNone(t, ignore)
+}
+
+// With the gateway not running and the default retry policy, a send fails
+// fast with the wrapped dial error, after the bounded retries and well
+// before the send timeout.
+func TestGatewayDownFailsFastWithDefaults(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now: connection refused
+	m := newTestManager(t, "http://"+addr)
+	mustRegister(t, m, "task:1", "tok")
+	start := time.Now()
+	err = m.Send(context.Background(), "task:1", Event{Data: "x"})
+	elapsed := time.Since(start)
+	var op *net.OpError
+	if !errors.As(err, &op) || op.Op != "dial" {
+		t.Fatalf("err = %v, want a wrapped dial *net.OpError", err)
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("err = %v: the send waited for its timeout", err)
+	}
+	if elapsed >= DefaultTimeout {
+		t.Errorf("the send took %v, want less than the %v timeout", elapsed, DefaultTimeout)
+	}
+	if !m.Connected("task:1") {
+		t.Error("mapping dropped while the gateway was down")
+	}
+}

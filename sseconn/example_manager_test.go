@@ -15,6 +15,10 @@ import (
 	"github.com/ssegate/ssegate/sseconn/gatewaytest"
 )
 
+// A Manager is the registry of callback's ready-made connect and disconnect
+// service.
+var _ callback.Registry = (*sseconn.Manager)(nil)
+
 // exampleService registers every stream under its identifier, as a
 // backend's connect handler does, and reports each disconnect callback on
 // disc.
@@ -24,7 +28,7 @@ type exampleService struct {
 }
 
 func (s *exampleService) Connect(ctx context.Context, req *callback.Request) (*callback.ConnectResponse, error) {
-	return nil, s.m.Register(ctx, req.Identifier, req.Token, req.URL.String())
+	return nil, s.m.Register(ctx, req.Identifier, req.Token)
 }
 
 func (s *exampleService) Disconnect(_ context.Context, req *callback.Request) error {

@@ -30,7 +30,7 @@ func Example() {
 
 	ctx := context.Background()
 	// A connect callback for token "0b6f..." registers the stream.
-	if err := m.Register(ctx, "task:42", "0b6f-token", "/api/sse/tasks?task_id=42"); err != nil {
+	if err := m.Register(ctx, "task:42", "0b6f-token"); err != nil {
 		panic(err)
 	}
 	err = m.Send(ctx, "task:42", sseconn.Event{Name: "task_event", Data: `{"progress":0.5}`})
@@ -58,9 +58,9 @@ func ExampleManager_Broadcast() {
 	defer m.Shutdown(context.Background())
 
 	ctx := context.Background()
-	m.Register(ctx, "version:a", "tok-a", "/")
-	m.Register(ctx, "version:b", "tok-b", "/")
-	m.Register(ctx, "task:1", "tok-c", "/")
+	m.Register(ctx, "version:a", "tok-a")
+	m.Register(ctx, "version:b", "tok-b")
+	m.Register(ctx, "task:1", "tok-c")
 
 	for _, r := range m.Broadcast(ctx, sseconn.HasPrefix("version:"), sseconn.Event{Name: "version", Data: `{"version":"1.2.0"}`}) {
 		fmt.Println(r.Identifier, r.Err)
@@ -79,7 +79,7 @@ func ExampleGatewayError() {
 	defer gw.Close()
 	m, _ := sseconn.New(gw.URL)
 	defer m.Shutdown(context.Background())
-	m.Register(context.Background(), "task:1", "tok", "/")
+	m.Register(context.Background(), "task:1", "tok")
 
 	err := m.Send(context.Background(), "task:1", sseconn.Event{Data: "hello"})
 	var ge *sseconn.GatewayError

@@ -174,7 +174,7 @@ func benchGateway(b *testing.B, parallel bool) {
 		ids := make([]string, streams)
 		for i, tok := range g.tokens {
 			ids[i] = "task:" + uuid.New()
-			if err := m.Register(context.Background(), ids[i], tok, ""); err != nil {
+			if err := m.Register(context.Background(), ids[i], tok); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -92,7 +92,7 @@ func newTestManager(t *testing.T, url string, opts ...Option) *Manager {
 // mustRegister registers or fails the test.
 func mustRegister(t *testing.T, m *Manager, identifier, token string) {
 	t.Helper()
-	if err := m.Register(context.Background(), identifier, token, "/api/sse/x"); err != nil {
+	if err := m.Register(context.Background(), identifier, token); err != nil {
 		t.Fatalf("Register(%q, %q): %v", identifier, token, err)
 	}
 }

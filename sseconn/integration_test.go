@@ -46,7 +46,7 @@ func (b *backend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	id := "task:" + cb.Request.URL[i+len("task_id="):]
 	switch cb.Action {
 	case wire.ActionConnect:
-		if err := b.mgr.Register(r.Context(), id, cb.Token, cb.Request.URL); err != nil {
+		if err := b.mgr.Register(r.Context(), id, cb.Token); err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}

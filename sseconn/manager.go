@@ -13,6 +13,7 @@ import (
 
 	"github.com/hashicorp/go-retryablehttp"
 
+	"github.com/ssegate/ssegate/internal/errs"
 	"github.com/ssegate/ssegate/internal/wire"
 )
 
@@ -95,8 +96,6 @@ func (m *Manager) begin() bool {
 }
 
 // Register maps identifier to the stream token, as a connect handler does.
-// url is the browser's request URL; it is used for the span only and not
-// kept.
 //
 // If identifier already had a different token, that stream is replaced: the
 // old token is closed at the gateway, best-effort, in the background (Register
@@ -108,21 +107,21 @@ func (m *Manager) begin() bool {
 // [ErrTokenInUse] if token is registered under another identifier and
 // [ErrShutdown] after Shutdown. A failure to close the old stream is logged,
 // not returned: the new mapping is in place either way.
-func (m *Manager) Register(ctx context.Context, identifier, token, url string) error {
+func (m *Manager) Register(ctx context.Context, identifier, token string) error {
 	if identifier == "" || token == "" {
-		return fmt.Errorf("sseconn: register %q: %w", Kind(identifier), ErrInvalidIdentifier)
+		return errs.Wrapf("sseconn", ErrInvalidIdentifier, "register %s", Kind(identifier))
 	}
 	m.mu.Lock()
 	if m.closed {
 		m.mu.Unlock()
-		return fmt.Errorf("sseconn: register: %w", ErrShutdown)
+		return errs.Wrapf("sseconn", ErrShutdown, "register %s", Kind(identifier))
 	}
 	if id, ok := m.maps.owner(token); ok {
 		m.mu.Unlock()
 		if id == identifier {
 			return nil
 		}
-		return fmt.Errorf("sseconn: register %s: %w", Kind(identifier), ErrTokenInUse)
+		return errs.Wrapf("sseconn", ErrTokenInUse, "register %s", Kind(identifier))
 	}
 	old, replaced := m.maps.put(identifier, token)
 	if replaced {

@@ -5,10 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"go.uber.org/goleak"
 
 	"github.com/ssegate/ssegate/internal/wire"
 )
@@ -75,7 +80,7 @@ func TestRegisterReplacementWhenCloseFails(t *testing.T) {
 			})
 			m := newTestManager(t, tt.url(g), WithRetryPolicy(RetryPolicy{MaxAttempts: 1}))
 			mustRegister(t, m, "task:1", "old")
-			if err := m.Register(context.Background(), "task:1", "new", "/x"); err != nil {
+			if err := m.Register(context.Background(), "task:1", "new"); err != nil {
 				t.Fatalf("Register replacing with a failing close: %v, want nil", err)
 			}
 			if tok, _ := m.Token("task:1"); tok != "new" {
@@ -112,7 +117,7 @@ func TestRegisterErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := m.Register(context.Background(), tt.identifier, tt.token, "/x")
+			err := m.Register(context.Background(), tt.identifier, tt.token)
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("Register = %v, want %v", err, tt.want)
 			}
@@ -207,7 +212,7 @@ func TestConcurrentConnectsForOneIdentifier(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := m.Register(context.Background(), "task:1", fmt.Sprintf("tok-%d", i), "/x"); err != nil {
+			if err := m.Register(context.Background(), "task:1", fmt.Sprintf("tok-%d", i)); err != nil {
 				t.Errorf("Register: %v", err)
 			}
 		}()
@@ -264,4 +269,203 @@ func TestHasPrefix(t *testing.T) {
 	if !f("version:1") || f("task:1") {
 		t.Error("HasPrefix(\"version:\") selects the wrong identifiers")
 	}
+}
+
+// Shutdown stops every goroutine the manager started: the sweeper and the
+// keep-alive connections of its default doer. The gateway stays up, so
+// only the manager can end the connections.
+func TestShutdownLeavesNoGoroutines(t *testing.T) {
+	g := newFakeGateway(t, nil)
+	ignore := goleak.IgnoreCurrent()
+	m, err := New(g.URL, WithSweepInterval(time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustRegister(t, m, "task:1", "tok")
+	for range 3 {
+		if err := m.Send(context.Background(), "task:1", Event{Data: "x"}); err != nil {
+			t.Fatalf("Send: %v", err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := m.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	goleak.VerifyNone(t, ignore)
+}
+
+// The sweeper is opt-in: a manager made without WithSweepInterval starts no
+// goroutine and probes nothing; and Shutdown closes the streams at the
+// gateway only with WithCloseOnShutdown.
+func TestNoSweeperNorClosesUnlessAsked(t *testing.T) {
+	g := newFakeGateway(t, nil)
+	ignore := goleak.IgnoreCurrent()
+	m, err := New(g.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	goleak.VerifyNone(t, ignore) // no sweeper, no other goroutine
+	mustRegister(t, m, "task:1", "a")
+	mustRegister(t, m, "task:2", "b")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := m.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if got := g.bodies(); len(got) != 0 {
+		t.Errorf("the gateway received %q, want nothing", got)
+	}
+}
+
+// The close of a replaced token is posted outside the manager's lock: while
+// the gateway holds it, lookups, registrations, unregistrations and sends
+// to other identifiers all complete, and the new mapping is already live.
+func TestRegisterReplacementCloseHoldsNoLock(t *testing.T) {
+	arrived := make(chan struct{})
+	release := make(chan struct{})
+	g := newFakeGateway(t, func(r wire.SendRequest) answer {
+		if r.Token == "old" && r.Close {
+			close(arrived)
+			<-release
+		}
+		return answerOK
+	})
+	m := newTestManager(t, g.URL, WithTimeout(time.Minute))
+	unblock := sync.OnceFunc(func() { close(release) })
+	t.Cleanup(unblock) // before the manager's Shutdown and the gateway's Close
+	mustRegister(t, m, "task:1", "old")
+	mustRegister(t, m, "task:2", "two")
+
+	registered := make(chan error, 1)
+	go func() { registered <- m.Register(context.Background(), "task:1", "new") }()
+	select {
+	case <-arrived:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the close of the replaced token never reached the gateway")
+	}
+
+	others := make(chan error, 1)
+	go func() {
+		if tok, ok := m.Token("task:1"); !ok || tok != "new" {
+			others <- fmt.Errorf("Token(task:1) = %q, %v during the close; want new, true", tok, ok)
+			return
+		}
+		if err := m.Send(context.Background(), "task:2", Event{Data: "x"}); err != nil {
+			others <- fmt.Errorf("Send to another identifier: %w", err)
+			return
+		}
+		if err := m.Register(context.Background(), "task:3", "three"); err != nil {
+			others <- fmt.Errorf("Register of another identifier: %w", err)
+			return
+		}
+		if !m.Unregister("three") {
+			others <- errors.New("Unregister(three) = false, want true")
+			return
+		}
+		_ = m.Len()
+		_ = m.Identifiers(nil)
+		others <- nil
+	}()
+	select {
+	case err := <-others:
+		if err != nil {
+			t.Error(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("operations blocked while the replacement's close was in flight: a lock is held during I/O")
+	}
+	// Register does not wait for the close: a slow gateway cannot delay
+	// the new stream's connect callback.
+	select {
+	case err := <-registered:
+		if err != nil {
+			t.Fatalf("Register: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Register waited for the close of the replaced stream")
+	}
+	unblock()
+	checkMirror(t, m)
+}
+
+// The forward and reverse maps mirror each other at every moment of a
+// concurrent workload, not only once it is over: a checker takes
+// snapshots (under the manager's lock) while the workload runs.
+func TestMapsMirrorThroughoutWorkload(t *testing.T) {
+	g := newFakeGateway(t, func(r wire.SendRequest) answer {
+		if strings.HasSuffix(r.Token, "3") && r.Event != nil {
+			return answerGone
+		}
+		return answerOK
+	})
+	m := newTestManager(t, g.URL)
+
+	stop := make(chan struct{})
+	var checks atomic.Int64
+	checked := make(chan struct{})
+	go func() {
+		defer close(checked)
+		for {
+			fwd, rev := m.snapshot()
+			if err := mirrorError(fwd, rev); err != nil {
+				t.Errorf("after %d snapshots: %v", checks.Load(), err)
+				return
+			}
+			checks.Add(1)
+			select {
+			case <-stop:
+				return
+			default:
+			}
+		}
+	}()
+
+	const workers, ops = 6, 250
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(w), 7))
+			var mine []string
+			for i := range ops {
+				id := fmt.Sprintf("task:%d", rng.IntN(6))
+				switch op := rng.IntN(10); {
+				case op < 4:
+					tok := fmt.Sprintf("w%d-%d", w, i)
+					if err := m.Register(context.Background(), id, tok); err != nil {
+						t.Errorf("Register: %v", err)
+					}
+					mine = append(mine, tok)
+				case op < 6 && len(mine) > 0:
+					m.Unregister(mine[rng.IntN(len(mine))])
+				case op < 8:
+					_ = m.Send(context.Background(), id, Event{Data: "x"})
+				case op < 9:
+					_ = m.Close(context.Background(), id)
+				default:
+					_, _ = m.Sweep(context.Background())
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(stop)
+	<-checked
+	if checks.Load() == 0 {
+		t.Fatal("the checker took no snapshot")
+	}
+	checkMirror(t, m)
+}
+
+// mirrorError describes how fwd and rev fail to mirror each other.
+func mirrorError(fwd, rev map[string]string) error {
+	if len(fwd) != len(rev) {
+		return fmt.Errorf("%d identifiers but %d tokens: fwd %v rev %v", len(fwd), len(rev), fwd, rev)
+	}
+	for id, tok := range fwd {
+		if rev[tok] != id {
+			return fmt.Errorf("fwd[%q]=%q but rev[%q]=%q", id, tok, tok, rev[tok])
+		}
+	}
+	return nil
 }

@@ -88,7 +88,7 @@ func WithRetryPolicy(p RetryPolicy) Option {
 }
 
 // WithLogger sets the logger. Nil means silent. The manager logs
-// identifiers' kinds and outcomes, never tokens' streams' headers.
+// identifiers' kinds and outcomes, never identifiers or tokens.
 func WithLogger(l *slog.Logger) Option {
 	return optionFunc(func(c *config) { c.logger = l })
 }

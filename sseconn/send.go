@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/ssegate/ssegate/internal/errs"
 	"github.com/ssegate/ssegate/internal/wire"
 )
 
@@ -79,7 +80,7 @@ func (m *Manager) sendValid(ctx context.Context, start time.Time, identifier, ki
 	token, found, wait, err := m.enter(identifier)
 	if err != nil {
 		m.count(ctx, kt, op, outcomeShutdown)
-		return fmt.Errorf("sseconn: %s %s: %w", opNames[op], kind, err)
+		return errs.Wrapf("sseconn", err, "%s %s", opNames[op], kind)
 	}
 	defer m.inflight.Done()
 
@@ -160,7 +161,7 @@ func (m *Manager) sendInLane(ctx context.Context, identifier, kind string, token
 				// The lane was handed over while ctx expired: pass it on.
 				m.release(identifier)
 			}
-			return "", fmt.Errorf("sseconn: %s %s: waiting for earlier sends: %w", opNames[op], kind, ctx.Err())
+			return "", errs.Wrapf("sseconn", ctx.Err(), "%s %s: waiting for earlier sends", opNames[op], kind)
 		}
 		m.mu.Lock()
 		token, found = m.maps.get(identifier)
@@ -168,14 +169,14 @@ func (m *Manager) sendInLane(ctx context.Context, identifier, kind string, token
 	}
 	defer m.release(identifier)
 	if !found {
-		return "", fmt.Errorf("sseconn: %s %s: %w", opNames[op], kind, ErrNotConnected)
+		return "", errs.Wrapf("sseconn", ErrNotConnected, "%s %s", opNames[op], kind)
 	}
 	status, err := m.post(ctx, token, ev, encoded, close)
 	if errors.Is(err, ErrGone) {
 		m.removeIf(ctx, identifier, token, reasonGone)
 	}
 	if err != nil {
-		return "", fmt.Errorf("sseconn: %s %s: %w", opNames[op], kind, err)
+		return "", errs.Wrapf("sseconn", err, "%s %s", opNames[op], kind)
 	}
 	return status, nil
 }

@@ -538,3 +538,69 @@ func TestSendCapsTheAnswer(t *testing.T) {
 		t.Errorf("message is %d bytes, want a short summary", len(ge.Message))
 	}
 }
+
+// recordingDoer records the deadline of each request's context and
+// answers ok.
+type recordingDoer struct {
+	mu        sync.Mutex
+	deadlines []time.Duration // deadline minus the time Do was called
+}
+
+func (d *recordingDoer) Do(req *http.Request) (*http.Response, error) {
+	dl, ok := req.Context().Deadline()
+	d.mu.Lock()
+	if ok {
+		d.deadlines = append(d.deadlines, time.Until(dl))
+	} else {
+		d.deadlines = append(d.deadlines, -1)
+	}
+	d.mu.Unlock()
+	return &http.Response{
+		StatusCode: http.StatusOK,
+		Header:     http.Header{"Content-Type": {"application/json"}},
+		Body:       http.NoBody,
+		Request:    req,
+	}, nil
+}
+
+// Every send is bounded by the per-send timeout, 2 s by default, by WithTimeout otherwise, and by a shorter caller deadline.
+func TestSendTimeoutBoundsEachRequest(t *testing.T) {
+	if DefaultTimeout != 2*time.Second {
+		t.Errorf("DefaultTimeout = %v, want 2s", DefaultTimeout)
+	}
+	tests := []struct {
+		name     string
+		opts     []Option
+		ctx      time.Duration // caller's deadline; 0: none
+		min, max time.Duration
+	}{
+		{"default", nil, 0, 1500 * time.Millisecond, 2 * time.Second},
+		{"zero option means the default", []Option{WithTimeout(0)}, 0, 1500 * time.Millisecond, 2 * time.Second},
+		{"option", []Option{WithTimeout(7 * time.Second)}, 0, 6500 * time.Millisecond, 7 * time.Second},
+		{"shorter caller deadline wins", []Option{WithTimeout(7 * time.Second)}, 300 * time.Millisecond, time.Nanosecond, 300 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := &recordingDoer{}
+			m := newTestManager(t, "http://127.0.0.1:1", append([]Option{WithDoer(d)}, tt.opts...)...)
+			mustRegister(t, m, "task:1", "tok")
+			ctx := context.Background()
+			if tt.ctx > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, tt.ctx)
+				defer cancel()
+			}
+			if err := m.Send(ctx, "task:1", Event{Data: "x"}); err != nil {
+				t.Fatalf("Send: %v", err)
+			}
+			d.mu.Lock()
+			defer d.mu.Unlock()
+			if len(d.deadlines) != 1 {
+				t.Fatalf("%d requests, want 1", len(d.deadlines))
+			}
+			if got := d.deadlines[0]; got < tt.min || got > tt.max {
+				t.Errorf("request deadline in %v, want within [%v, %v]", got, tt.min, tt.max)
+			}
+		})
+	}
+}

@@ -2,8 +2,10 @@ package sseconn
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -90,7 +92,7 @@ func TestRandomizedWorkload(t *testing.T) {
 				switch op := rng.IntN(10); {
 				case op < 4:
 					tok := fmt.Sprintf("w%d-%d", w, i)
-					if err := m.Register(context.Background(), id, tok, "/x"); err != nil {
+					if err := m.Register(context.Background(), id, tok); err != nil {
 						t.Errorf("Register: %v", err)
 					}
 					mine = append(mine, tok)
@@ -223,4 +225,60 @@ func allAttributes(md metricdata.Metrics) []string {
 		}
 	}
 	return out
+}
+
+// The connection counters follow each kind of change: connects count every
+// registration, replacements the ones that replaced a token, disconnects
+// every removal of a live mapping by reason, and the active connections
+// equal the live mappings per kind.
+func TestTelemetryConnectionCounters(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	g := newFakeGateway(t, func(r wire.SendRequest) answer {
+		if r.Token == "c" || r.Token == "d" {
+			return answerGone
+		}
+		return answerOK
+	})
+	m := newTestManager(t, g.URL, WithMeterProvider(mp))
+	ctx := context.Background()
+
+	mustRegister(t, m, "task:1", "a")
+	mustRegister(t, m, "task:1", "b") // replaces a
+	mustRegister(t, m, "task:1", "b") // no-op
+	mustRegister(t, m, "version:1", "v")
+	if m.Unregister("a") {
+		t.Error("Unregister of the replaced token = true")
+	}
+	if !m.Unregister("b") {
+		t.Error("Unregister of the live token = false")
+	}
+	mustRegister(t, m, "task:2", "c")
+	if err := m.Send(ctx, "task:2", Event{Data: "x"}); !errors.Is(err, ErrGone) {
+		t.Fatalf("Send = %v, want ErrGone", err)
+	}
+	mustRegister(t, m, "task:3", "d")
+	if removed, err := m.Sweep(ctx); err != nil || !slices.Equal(removed, []string{"task:3"}) {
+		t.Fatalf("Sweep = %v, %v; want [task:3], nil", removed, err)
+	}
+
+	tests := []struct {
+		name string
+		want map[string]int64
+	}{
+		{"ssegate.connections.connects", map[string]int64{"kind=task": 4, "kind=version": 1}},
+		{"ssegate.connections.replacements", map[string]int64{"kind=task": 1}},
+		{"ssegate.connections.disconnects", map[string]int64{
+			"kind=task,reason=unregister": 1, "kind=task,reason=gone": 1, "kind=task,reason=sweep": 1,
+		}},
+		{"ssegate.connections.active", map[string]int64{"kind=task": 0, "kind=version": 1}},
+	}
+	for _, tt := range tests {
+		if diff := cmp.Diff(tt.want, collect(t, reader, tt.name)); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", tt.name, diff)
+		}
+	}
+	if m.Len() != 1 {
+		t.Errorf("Len = %d, want 1", m.Len())
+	}
 }

@@ -12,7 +12,7 @@ import (
 // nopConn accepts everything and sends nothing.
 type nopConn struct{}
 
-func (nopConn) Register(context.Context, string, string, string) error    { return nil }
+func (nopConn) Register(context.Context, string, string) error            { return nil }
 func (nopConn) Unregister(string) bool                                    { return true }
 func (nopConn) Send(context.Context, string, sseconn.Event) error         { return nil }
 func (nopConn) SendAndClose(context.Context, string, sseconn.Event) error { return nil }

@@ -50,14 +50,19 @@
 //   - progress_update, data {"text","value"}, for each report, or only for
 //     the latest when reports outpace the stream;
 //   - exactly one terminal event: task_completed (data: the JSON-encoded
-//     result), task_failed (data {"error"}) or task_cancelled (data {});
-//   - connection_close, data {"reason"}, where the reason is the terminal
-//     event's type; it is sent with close, and the gateway ends the stream.
+//     result) or task_failed (data {"error"} or {"error","code"}; see
+//     [Failure]);
+//   - connection_close, data {"reason"}, where the reason says why the
+//     stream ends ("task_completed", "task_failed", "task_cancelled" or
+//     "task_not_found"); it is sent with close, and the gateway ends the
+//     stream.
 //
-// A task cancelled before it ran has no task_started. A stream opened for an
-// unknown or expired task gets a task_event of type "error" with data
-// {"error":"task not found"}, then connection_close with reason
-// "task_not_found".
+// A task cancelled before it ran has no task_started. A cancelled task ends
+// with task_failed, data {"error":"task cancelled","code":"CANCELLED"}, or
+// with task_cancelled, data {}, under [WithCancelledEvent]. A stream opened
+// for an unknown or expired task gets task_failed with data
+// {"error":"task not found","code":"TASK_NOT_FOUND"}, then connection_close
+// with reason "task_not_found".
 //
 // No event is lost to timing. Each task keeps a compacted log of at most
 // four events: task_started, the latest progress_update (a new report
@@ -71,6 +76,42 @@
 // A finished task and its log are kept for the retention period
 // ([WithRetention], default 10 minutes), for [Runner.Get] and late
 // browsers, and then dropped.
+//
+// # Clients
+//
+// However a task's stream ends, the page gets an event that tells it to
+// stop, with a message to show: task_completed, or task_failed with
+// "error" (and "code" for a cancelled [CodeCancelled] or unknown or expired
+// [CodeNotFound] task), then connection_close. A page must close its
+// EventSource then: a browser's EventSource reconnects by itself, about 3 s
+// after a stream ends, and each reconnect replays the log and ends the
+// stream again. A page that reloads within the retention period gets the
+// same replay, so it still shows the result; later it gets "task not
+// found". The contract, in full, for both gateway generations (generation
+// 1 names every event task_event; generation 2 sends each one to onmessage
+// as the envelope {"type":"task_event","payload":…}):
+//
+//	const es = new EventSource(gatewayBase + streamURL);
+//	const stops = ['task_completed', 'task_failed', 'connection_close'];
+//	const on = (m) => { show(m); if (stops.includes(m.event_type)) es.close(); };
+//	es.addEventListener('task_event', (e) => on(JSON.parse(e.data)));
+//	es.onmessage = (e) => { const v = JSON.parse(e.data); if (v.type === 'task_event') on(v.payload); };
+//
+// A cancelled task ends as task_failed with code CANCELLED by default
+// because the frontend this library's users migrate from (the
+// ElectronicsInventory UI, generation 1) closes its EventSource only on
+// task_completed and task_failed. It ignores task_cancelled, so after a
+// task_cancelled it reconnects, gets the replay, and reconnects again,
+// every 3 s for as long as the tab stays open: load on the gateway and the
+// backend that nobody sees in development, where tasks are rarely
+// cancelled. The default is safe for every client; a page that wants to
+// tell a cancellation from a failure reads data.code, and the
+// connection_close reason says "task_cancelled" either way. Only a page
+// that closes on task_cancelled or on connection_close should be paired
+// with [WithCancelledEvent]. Unknown and expired tasks have no such option:
+// task_failed is the only answer every client stops on. (Refusing the
+// connect with an error status is worse: that page then reconnects every
+// second.)
 //
 // # Concurrency
 //

@@ -204,6 +204,9 @@ func (s *stream) tryAll() ([]string, error) {
 const (
 	evStarted      = `task_started {}`
 	closeCompleted = `connection_close {"reason":"task_completed"}`
+	// cancelledAsFailed is the terminal event of a cancelled task without
+	// WithCancelledEvent.
+	cancelledAsFailed = `task_failed {"error":"task cancelled","code":"CANCELLED"}`
 )
 
 func progress(text string, v float64) string {
@@ -347,7 +350,7 @@ func TestE2EUnknownTask(t *testing.T) {
 		t.Run(fmt.Sprintf("generation %d", gen), func(t *testing.T) {
 			e := newEnv(t, gen)
 			st := e.open(t, "/api/sse/tasks?task_id=nope")
-			st.expect(`error {"error":"task not found"}`, `connection_close {"reason":"task_not_found"}`)
+			st.expect(`task_failed {"error":"task not found","code":"TASK_NOT_FOUND"}`, `connection_close {"reason":"task_not_found"}`)
 			st.expectEOF()
 		})
 	}
@@ -362,7 +365,7 @@ func TestE2ECancel(t *testing.T) {
 	if err := e.runner.Cancel(info.ID); err != nil {
 		t.Fatal(err)
 	}
-	st.expect(`task_cancelled {}`, `connection_close {"reason":"task_cancelled"}`)
+	st.expect(cancelledAsFailed, `connection_close {"reason":"task_cancelled"}`)
 	st.expectEOF()
 	if got := wait(t, e.runner, info.ID).Status; got != task.StatusCancelled {
 		t.Errorf("status %q, want cancelled", got)
@@ -410,7 +413,7 @@ func TestE2EShutdown(t *testing.T) {
 		}
 	}
 	for i, st := range streams {
-		want := []string{evStarted, progress("working", 0.5), `task_cancelled {}`, `connection_close {"reason":"task_cancelled"}`}
+		want := []string{evStarted, progress("working", 0.5), cancelledAsFailed, `connection_close {"reason":"task_cancelled"}`}
 		if i == 2 {
 			want = want[2:] // never ran
 		}
@@ -446,7 +449,7 @@ func TestE2ERetention(t *testing.T) {
 		t.Fatal("task kept after its retention")
 	}
 	late := e.open(t, info.StreamURL)
-	late.expect(`error {"error":"task not found"}`, `connection_close {"reason":"task_not_found"}`)
+	late.expect(`task_failed {"error":"task not found","code":"TASK_NOT_FOUND"}`, `connection_close {"reason":"task_not_found"}`)
 	late.expectEOF()
 }
 

@@ -22,24 +22,46 @@ const (
 	// Data: the JSON encoding of that result.
 	TypeCompleted = "task_completed"
 	// TypeFailed is sent when the task function returned an error or
-	// panicked, or its result could not be sent. Data: {"error":…}.
+	// panicked, or its result could not be sent; also, by default, when the
+	// task was cancelled (code [CodeCancelled]), and to a stream opened for
+	// an unknown or expired task (code [CodeNotFound]). Data: a [Failure],
+	// {"error":…} or {"error":…,"code":…}.
 	TypeFailed = "task_failed"
 	// TypeCancelled is sent when the task was cancelled by [Runner.Cancel]
-	// or [Runner.Shutdown]. Data: {}.
+	// or [Runner.Shutdown], only with [WithCancelledEvent]: by default a
+	// cancelled task ends with TypeFailed and code [CodeCancelled]. Data: {}.
 	TypeCancelled = "task_cancelled"
 	// TypeClose follows every terminal event and is sent with close, so the
 	// gateway ends the stream after it. Data: {"reason":…}, where the reason
-	// is the terminal event type or [ReasonNotFound].
+	// says why the stream ends: "task_completed", "task_failed",
+	// "task_cancelled" (whichever event a cancelled task ended with) or
+	// [ReasonNotFound].
 	TypeClose = "connection_close"
-	// TypeError is sent to a browser that connects for an unknown or expired
-	// task, followed by TypeClose with [ReasonNotFound]. Data:
-	// {"error":"task not found"}.
-	TypeError = "error"
 )
 
 // ReasonNotFound is the reason of the connection_close event that ends the
 // stream of an unknown or expired task.
 const ReasonNotFound = "task_not_found"
+
+// The codes of task_failed events that a task function's error did not
+// cause: the "code" field of a [Failure]. A failure the task function
+// reports has no code.
+const (
+	// CodeNotFound ends the stream of an unknown task, or of a finished
+	// task whose retention has expired. Error: "task not found".
+	CodeNotFound = "TASK_NOT_FOUND"
+	// CodeCancelled ends a cancelled task, unless [WithCancelledEvent] is
+	// given. Error: "task cancelled".
+	CodeCancelled = "CANCELLED"
+)
+
+// Failure is the data of a task_failed event: the error text to show, and
+// a code for failures the library makes itself ([CodeNotFound],
+// [CodeCancelled]); the code is omitted otherwise.
+type Failure struct {
+	Error string `json:"error"`
+	Code  string `json:"code,omitempty"`
+}
 
 // Message is the JSON data of every task_event. Timestamp is RFC 3339 in
 // UTC with milliseconds, for example "2026-01-02T15:04:05.123Z".
@@ -105,9 +127,14 @@ func reasonData(reason string) []byte {
 	return append(b, '}')
 }
 
-// errorData encodes {"error":msg}.
-func errorData(msg string) []byte {
+// failureData encodes a [Failure]: {"error":msg}, or {"error":msg,"code":code}
+// when code is not empty.
+func failureData(msg, code string) []byte {
 	b := appendString([]byte(`{"error":`), msg)
+	if code != "" {
+		b = append(b, `,"code":`...)
+		b = appendString(b, code)
+	}
 	return append(b, '}')
 }
 

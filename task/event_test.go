@@ -27,8 +27,12 @@ func TestNewEvent(t *testing.T) {
 			`{"event_type":"progress_update","task_id":"42","timestamp":"2026-01-02T14:04:05.999Z","data":{"text":"a\nb","value":0.125}}`,
 		},
 		{
-			"failed", TypeFailed, `q"uote`, errorData(`bad "input"`),
+			"failed", TypeFailed, `q"uote`, failureData(`bad "input"`, ""),
 			`{"event_type":"task_failed","task_id":"q\"uote","timestamp":"2026-01-02T14:04:05.999Z","data":{"error":"bad \"input\""}}`,
+		},
+		{
+			"failed with code", TypeFailed, "42", failureData("task not found", CodeNotFound),
+			`{"event_type":"task_failed","task_id":"42","timestamp":"2026-01-02T14:04:05.999Z","data":{"error":"task not found","code":"TASK_NOT_FOUND"}}`,
 		},
 		{
 			"close", TypeClose, "42", reasonData(ReasonNotFound),
@@ -45,6 +49,26 @@ func TestNewEvent(t *testing.T) {
 				t.Errorf("data (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestFailureData checks that failureData encodes a Failure exactly as
+// encoding/json does, so that clients can decode it with the type.
+func TestFailureData(t *testing.T) {
+	tests := []Failure{
+		{Error: "disk full"},
+		{Error: "task not found", Code: CodeNotFound},
+		{Error: "task cancelled", Code: CodeCancelled},
+		{Error: "<\"quoted\">\n", Code: "X&Y"},
+	}
+	for _, f := range tests {
+		want, err := json.Marshal(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(string(want), string(failureData(f.Error, f.Code))); diff != "" {
+			t.Errorf("failureData(%q, %q) (-want +got):\n%s", f.Error, f.Code, diff)
+		}
 	}
 }
 

@@ -14,7 +14,7 @@ import (
 // connects, so nothing is sent.
 type noBrowser struct{}
 
-func (noBrowser) Register(context.Context, string, string, string) error { return nil }
+func (noBrowser) Register(context.Context, string, string) error { return nil }
 
 func (noBrowser) Unregister(string) bool { return false }
 

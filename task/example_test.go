@@ -97,7 +97,7 @@ func Example() {
 // out the random task ids.
 type printConn struct{}
 
-func (printConn) Register(_ context.Context, _, token, _ string) error {
+func (printConn) Register(_ context.Context, _, token string) error {
 	fmt.Println("register", token)
 	return nil
 }
@@ -183,4 +183,76 @@ func ExampleWithStreamURL_mismatch() {
 	))
 	fmt.Println(err != nil)
 	// Output: true
+}
+
+// ExampleWithCancelledEvent shows how a cancelled task's stream ends, by
+// default and with WithCancelledEvent: the events a browser gets when it
+// connects after the cancellation.
+func ExampleWithCancelledEvent() {
+	clock := func() time.Time { return time.Date(2026, 1, 2, 15, 4, 5, 0, time.UTC) }
+	for _, opts := range [][]task.Option{
+		{task.WithClock(clock)},
+		{task.WithClock(clock), task.WithCancelledEvent()},
+	} {
+		runner, err := task.New(printConn{}, opts...)
+		if err != nil {
+			log.Fatal(err)
+		}
+		running := make(chan struct{})
+		info, err := runner.Start(context.Background(), func(ctx context.Context, _ *task.Progress) (any, error) {
+			close(running)
+			<-ctx.Done()
+			return nil, ctx.Err()
+		})
+		if err != nil {
+			log.Fatal(err)
+		}
+		<-running
+		if err := runner.Cancel(info.ID); err != nil {
+			log.Fatal(err)
+		}
+		if _, err := runner.Wait(context.Background(), info.ID); err != nil {
+			log.Fatal(err)
+		}
+		u, _ := url.Parse(info.StreamURL)
+		m, _, _ := runner.Matcher().Match(u)
+		req := &callback.Request{Action: "connect", Token: "tok-1", URL: u, Identifier: m.Identifier, Params: m.Params}
+		if _, err := runner.Connect(context.Background(), req); err != nil {
+			log.Fatal(err)
+		}
+		if err := runner.Shutdown(context.Background()); err != nil {
+			log.Fatal(err)
+		}
+	}
+	// Output:
+	// register tok-1
+	// task_event: task_started 2026-01-02T15:04:05.000Z {}
+	// task_event: task_failed 2026-01-02T15:04:05.000Z {"error":"task cancelled","code":"CANCELLED"}
+	// task_event: connection_close 2026-01-02T15:04:05.000Z {"reason":"task_cancelled"} +close
+	// register tok-1
+	// task_event: task_started 2026-01-02T15:04:05.000Z {}
+	// task_event: task_cancelled 2026-01-02T15:04:05.000Z {}
+	// task_event: connection_close 2026-01-02T15:04:05.000Z {"reason":"task_cancelled"} +close
+}
+
+// ExampleRunner_Connect_unknownTask shows the events of a stream opened
+// for a task the runner does not know, or no longer keeps.
+func ExampleRunner_Connect_unknownTask() {
+	clock := func() time.Time { return time.Date(2026, 1, 2, 15, 4, 5, 0, time.UTC) }
+	runner, err := task.New(printConn{}, task.WithClock(clock))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer runner.Shutdown(context.Background())
+
+	u, _ := url.Parse("/api/sse/tasks?task_id=no-such-task")
+	m, _, _ := runner.Matcher().Match(u)
+	req := &callback.Request{Action: "connect", Token: "tok-1", URL: u, Identifier: m.Identifier, Params: m.Params}
+	if _, err := runner.Connect(context.Background(), req); err != nil {
+		log.Fatal(err)
+	}
+	// Output:
+	// register tok-1
+	// task_event: task_failed 2026-01-02T15:04:05.000Z {"error":"task not found","code":"TASK_NOT_FOUND"}
+	// task_event: connection_close 2026-01-02T15:04:05.000Z {"reason":"task_not_found"} +close
 }

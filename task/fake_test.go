@@ -3,7 +3,6 @@ package task
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/url"
 	"strings"
 	"sync"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ssegate/ssegate/callback"
+	"github.com/ssegate/ssegate/internal/conntest"
 	"github.com/ssegate/ssegate/sseconn"
 )
 
@@ -20,175 +20,14 @@ import (
 const waitTimeout = 10 * time.Second
 
 // sent is one event the fake Conn accepted.
-type sent struct {
-	Token string
-	Ev    sseconn.Event
-	Close bool
-}
+type sent = conntest.Sent
 
-// fakeConn is a Conn that records what is sent, by token, resolving
-// identifiers to tokens like sseconn.Manager does.
-type fakeConn struct {
-	// resolveLate makes a send resolve the identifier's token after hook
-	// instead of before: a send in flight during a Register then lands on
-	// the new token, the worst case of a real manager.
-	resolveLate bool
+// fakeConn is the module's fake of *sseconn.Manager.
+type fakeConn = conntest.Conn
 
-	mu sync.Mutex // guards the fields below
-	// hook, if set, runs at the start of every Send and SendAndClose,
-	// outside the fake's lock. It may block; an error it returns is the
-	// send's result.
-	hook func(ctx context.Context, identifier string, ev sseconn.Event) error
-	// registerErr, if set, is returned by Register.
-	registerErr  error
-	tokens       map[string]string // identifier -> token
-	byToken      map[string][]sent
-	registered   []string      // tokens, in Register order
-	unregistered []string      // tokens Unregister was called with
-	changed      chan struct{} // closed and replaced on every change
-}
-
-func newFakeConn() *fakeConn {
-	return &fakeConn{
-		tokens:  make(map[string]string),
-		byToken: make(map[string][]sent),
-		changed: make(chan struct{}),
-	}
-}
+func newFakeConn() *fakeConn { return conntest.New() }
 
 var _ Conn = (*fakeConn)(nil)
-
-func (f *fakeConn) notifyLocked() {
-	close(f.changed)
-	f.changed = make(chan struct{})
-}
-
-// setHook sets the hook; see fakeConn.hook.
-func (f *fakeConn) setHook(h func(ctx context.Context, identifier string, ev sseconn.Event) error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.hook = h
-}
-
-// setRegisterErr sets the error Register returns.
-func (f *fakeConn) setRegisterErr(err error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.registerErr = err
-}
-
-func (f *fakeConn) Register(_ context.Context, identifier, token, _ string) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.registerErr != nil {
-		return f.registerErr
-	}
-	f.tokens[identifier] = token
-	f.registered = append(f.registered, token)
-	f.notifyLocked()
-	return nil
-}
-
-func (f *fakeConn) Unregister(token string) bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.unregistered = append(f.unregistered, token)
-	f.notifyLocked()
-	for id, tok := range f.tokens {
-		if tok == token {
-			delete(f.tokens, id)
-			return true
-		}
-	}
-	return false
-}
-
-func (f *fakeConn) Send(ctx context.Context, identifier string, ev sseconn.Event) error {
-	return f.send(ctx, identifier, ev, false)
-}
-
-func (f *fakeConn) SendAndClose(ctx context.Context, identifier string, ev sseconn.Event) error {
-	return f.send(ctx, identifier, ev, true)
-}
-
-func (f *fakeConn) send(ctx context.Context, identifier string, ev sseconn.Event, closeAfter bool) error {
-	if !json.Valid([]byte(ev.Data)) {
-		return fmt.Errorf("fake: %w: data is not JSON", sseconn.ErrInvalidEvent)
-	}
-	f.mu.Lock()
-	token, ok := f.tokens[identifier]
-	hook := f.hook
-	f.mu.Unlock()
-	if hook != nil {
-		if err := hook(ctx, identifier, ev); err != nil {
-			return err
-		}
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.resolveLate {
-		token, ok = f.tokens[identifier]
-	}
-	if !ok {
-		return sseconn.ErrNotConnected
-	}
-	f.byToken[token] = append(f.byToken[token], sent{Token: token, Ev: ev, Close: closeAfter})
-	if closeAfter && f.tokens[identifier] == token {
-		delete(f.tokens, identifier)
-	}
-	f.notifyLocked()
-	return nil
-}
-
-// events returns a copy of what was sent to token.
-func (f *fakeConn) events(token string) []sent {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]sent(nil), f.byToken[token]...)
-}
-
-// waitFor waits until cond, called with f.mu held, is true.
-func (f *fakeConn) waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.NewTimer(waitTimeout)
-	defer deadline.Stop()
-	for {
-		f.mu.Lock()
-		ok := cond()
-		ch := f.changed
-		f.mu.Unlock()
-		if ok {
-			return
-		}
-		select {
-		case <-ch:
-		case <-deadline.C:
-			t.Fatalf("timed out waiting for %s", what)
-		}
-	}
-}
-
-// waitClosed waits until token got an event sent with close.
-func (f *fakeConn) waitClosed(t testing.TB, token string) []sent {
-	t.Helper()
-	f.waitFor(t, "close on "+token, func() bool {
-		evs := f.byToken[token]
-		return len(evs) > 0 && evs[len(evs)-1].Close
-	})
-	return f.events(token)
-}
-
-// waitCount waits until token got at least n events.
-func (f *fakeConn) waitCount(t testing.TB, token string, n int) []sent {
-	t.Helper()
-	f.waitFor(t, fmt.Sprintf("%d events on %s", n, token), func() bool {
-		return len(f.byToken[token]) >= n
-	})
-	return f.events(token)
-}
 
 // summary renders events without timestamps, for comparisons:
 // "task_started {}", "progress_update {"text":"a","value":0.5}",
@@ -197,7 +36,7 @@ func summary(t testing.TB, evs []sent) []string {
 	t.Helper()
 	out := make([]string, 0, len(evs))
 	for _, e := range evs {
-		m := decode(t, e.Ev)
+		m := decode(t, e.Event)
 		s := m.EventType + " " + string(m.Data)
 		if e.Close {
 			s += " close"
@@ -383,15 +222,7 @@ func startTask(t testing.TB, r *Runner, fn Func) Info {
 }
 
 // unregisteredOf returns the tokens Unregister was called with.
-func unregisteredOf(f *fakeConn) []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]string(nil), f.unregistered...)
-}
+func unregisteredOf(f *fakeConn) []string { return f.Unregistered() }
 
-// registeredOf returns the tokens Register was called with.
-func registeredOf(f *fakeConn) []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]string(nil), f.registered...)
-}
+// registeredOf returns the tokens Register mapped.
+func registeredOf(f *fakeConn) []string { return f.Registered() }

@@ -22,7 +22,7 @@ func TestTelemetry(t *testing.T) {
 	spans := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
 	conn := newFakeConn()
-	conn.setHook(func(context.Context, string, sseconn.Event) error { return sseconn.ErrGone })
+	conn.SetHook(func(context.Context, string, sseconn.Event) error { return sseconn.ErrGone })
 	r := newTestRunner(t, conn, WithWorkers(1), WithQueueSize(0),
 		WithMeterProvider(mp), WithTracerProvider(tp))
 

@@ -65,6 +65,7 @@ type config struct {
 	tracerProvider trace.TracerProvider
 	now            func() time.Time
 	errorMessage   func(error) string
+	cancelledEvent bool
 	resumeEvery    time.Duration // how often stalled deliveries are resumed; tests change it
 }
 
@@ -165,6 +166,18 @@ func WithClock(now func() time.Time) Option { return optionFunc(func(c *config) 
 // "task panicked", never with the panic value.
 func WithErrorMessage(f func(err error) string) Option {
 	return optionFunc(func(c *config) { c.errorMessage = f })
+}
+
+// WithCancelledEvent makes a cancelled task end with a task_cancelled event
+// (data {}) instead of the default task_failed with
+// {"error":"task cancelled","code":"CANCELLED"}. Give it only when every
+// page that follows tasks closes its EventSource on task_cancelled or on
+// connection_close: a page that closes only on task_completed and
+// task_failed, such as the generation-1 ElectronicsInventory frontend,
+// reconnects to a cancelled task's stream forever (see "Clients" in the
+// package documentation).
+func WithCancelledEvent() Option {
+	return optionFunc(func(c *config) { c.cancelledEvent = true })
 }
 
 // sampleID is the id used to check that a matcher follows its stream URL.

@@ -129,7 +129,7 @@ func TestRoutes(t *testing.T) {
 			}
 			connect(t, r, info.StreamURL, "tok")
 			want := []string{started, `task_completed 1`, closeCompleted}
-			if diff := cmp.Diff(want, summary(t, conn.events("tok"))); diff != "" {
+			if diff := cmp.Diff(want, summary(t, conn.ToToken("tok"))); diff != "" {
 				t.Errorf("events (-want +got):\n%s", diff)
 			}
 		})
@@ -148,8 +148,8 @@ func TestKindMismatch(t *testing.T) {
 	if _, err := r.Connect(context.Background(), req); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{`error {"error":"task not found"}`, `connection_close {"reason":"task_not_found"} close`}
-	if diff := cmp.Diff(want, summary(t, conn.events("tok"))); diff != "" {
+	want := []string{`task_failed {"error":"task not found","code":"TASK_NOT_FOUND"}`, `connection_close {"reason":"task_not_found"} close`}
+	if diff := cmp.Diff(want, summary(t, conn.ToToken("tok"))); diff != "" {
 		t.Errorf("events (-want +got):\n%s", diff)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/ssegate/ssegate/internal/errs"
 	"github.com/ssegate/ssegate/internal/uuid"
 	"github.com/ssegate/ssegate/sseconn"
 )
@@ -35,7 +36,7 @@ import (
 // registered after it, which holds for any Conn that resolves the stream
 // during the call.
 type Conn interface {
-	Register(ctx context.Context, identifier, token, url string) error
+	Register(ctx context.Context, identifier, token string) error
 	Unregister(token string) bool
 	Send(ctx context.Context, identifier string, ev sseconn.Event) error
 	SendAndClose(ctx context.Context, identifier string, ev sseconn.Event) error
@@ -206,7 +207,7 @@ func (r *Runner) Get(id string) (Info, bool) {
 func (r *Runner) Wait(ctx context.Context, id string) (Info, error) {
 	t := r.lookup(id)
 	if t == nil {
-		return Info{}, fmt.Errorf("task: wait for task %q: %w", id, ErrNotFound)
+		return Info{}, errs.Wrapf("task", ErrNotFound, "wait for task %q", id)
 	}
 	select {
 	case <-t.done:
@@ -227,7 +228,7 @@ func (r *Runner) Wait(ctx context.Context, id string) (Info, error) {
 func (r *Runner) Cancel(id string) error {
 	t := r.lookup(id)
 	if t == nil {
-		return fmt.Errorf("task: cancel task %q: %w", id, ErrNotFound)
+		return errs.Wrapf("task", ErrNotFound, "cancel task %q", id)
 	}
 	r.cancel(t)
 	return nil
@@ -420,18 +421,23 @@ func (r *Runner) finishLocked(t *task, oc outcome) {
 	t.finished = now
 	t.result = oc.result
 	t.errText = oc.errText
-	var typ string
+	// typ and data make the terminal event; reason, the close event's
+	// reason, says what happened even when typ does not.
+	var typ, reason string
 	var data []byte
 	switch oc.status {
 	case StatusCompleted:
-		typ, data = TypeCompleted, oc.result
+		typ, reason, data = TypeCompleted, TypeCompleted, oc.result
 	case StatusFailed:
-		typ, data = TypeFailed, errorData(oc.errText)
-	default:
-		typ, data = TypeCancelled, emptyObject
+		typ, reason, data = TypeFailed, TypeFailed, failureData(oc.errText, "")
+	case StatusCancelled:
+		typ, reason, data = TypeFailed, TypeCancelled, failureData("task cancelled", CodeCancelled)
+		if r.cfg.cancelledEvent {
+			typ, data = TypeCancelled, emptyObject
+		}
 	}
 	t.appendLocked(slotTerminal, newEvent(typ, t.id, now, data))
-	t.appendLocked(slotClose, newEvent(TypeClose, t.id, now, reasonData(typ)))
+	t.appendLocked(slotClose, newEvent(TypeClose, t.id, now, reasonData(reason)))
 	r.metrics.finished(t.ctx, oc.status)
 	close(t.done)
 }

@@ -28,6 +28,9 @@ const (
 	closeFailed    = `connection_close {"reason":"task_failed"} close`
 	closeCancelled = `connection_close {"reason":"task_cancelled"} close`
 	started        = `task_started {}`
+	// cancelledAsFailed is the terminal event of a cancelled task without
+	// WithCancelledEvent.
+	cancelledAsFailed = `task_failed {"error":"task cancelled","code":"CANCELLED"}`
 )
 
 func progressLine(text string, v float64) string {
@@ -44,21 +47,21 @@ func TestEventData(t *testing.T) {
 	info := startTask(t, r, s.fn)
 	connect(t, r, info.StreamURL, "tok")
 	s.step(t, Update{Text: `half "way" <&>`, Value: 0.5})
-	conn.waitCount(t, "tok", 2)
+	conn.WaitCount(t, "tok", 2)
 	s.finish()
-	got := conn.waitClosed(t, "tok")
+	got := conn.WaitClosed(t, "tok")
 
 	ts := "2026-01-02T15:04:05.123Z"
 	id := info.ID
 	want := []sent{
-		{Token: "tok", Ev: sseconn.Event{Name: "task_event",
+		{Token: "tok", Event: sseconn.Event{Name: "task_event",
 			Data: `{"event_type":"task_started","task_id":"` + id + `","timestamp":"` + ts + `","data":{}}`}},
-		{Token: "tok", Ev: sseconn.Event{Name: "task_event",
+		{Token: "tok", Event: sseconn.Event{Name: "task_event",
 			Data: `{"event_type":"progress_update","task_id":"` + id + `","timestamp":"` + ts +
 				`","data":{"text":"half \"way\" \u003c\u0026\u003e","value":0.5}}`}},
-		{Token: "tok", Ev: sseconn.Event{Name: "task_event",
+		{Token: "tok", Event: sseconn.Event{Name: "task_event",
 			Data: `{"event_type":"task_completed","task_id":"` + id + `","timestamp":"` + ts + `","data":{"n":1}}`}},
-		{Token: "tok", Close: true, Ev: sseconn.Event{Name: "task_event",
+		{Token: "tok", Close: true, Event: sseconn.Event{Name: "task_event",
 			Data: `{"event_type":"connection_close","task_id":"` + id + `","timestamp":"` + ts +
 				`","data":{"reason":"task_completed"}}`}},
 	}
@@ -165,7 +168,7 @@ func TestOutcomes(t *testing.T) {
 					final.Status, final.Error, final.Result, tt.wantStatus, tt.wantError, tt.wantResult)
 			}
 			connect(t, r, info.StreamURL, "tok")
-			if diff := cmp.Diff(tt.wantEvents, summary(t, conn.events("tok"))); diff != "" {
+			if diff := cmp.Diff(tt.wantEvents, summary(t, conn.ToToken("tok"))); diff != "" {
 				t.Errorf("events (-want +got):\n%s", diff)
 			}
 			// The runner survives: the next task runs.
@@ -188,18 +191,18 @@ func TestLiveOrder(t *testing.T) {
 	s := newStepper("done")
 	info := startTask(t, r, s.fn)
 	connect(t, r, info.StreamURL, "tok")
-	conn.waitCount(t, "tok", 1)
+	conn.WaitCount(t, "tok", 1)
 	var want []string
 	want = append(want, started)
 	for i := 1; i <= 5; i++ {
 		text := fmt.Sprintf("step %d", i)
 		s.step(t, Update{Text: text, Value: float64(i) / 10})
 		want = append(want, progressLine(text, float64(i)/10))
-		conn.waitCount(t, "tok", len(want)) // no coalescing: each is sent before the next
+		conn.WaitCount(t, "tok", len(want)) // no coalescing: each is sent before the next
 	}
 	s.finish()
 	want = append(want, `task_completed "done"`, closeCompleted)
-	got := conn.waitClosed(t, "tok")
+	got := conn.WaitClosed(t, "tok")
 	if diff := cmp.Diff(want, summary(t, got)); diff != "" {
 		t.Errorf("events (-want +got):\n%s", diff)
 	}
@@ -221,7 +224,7 @@ func TestReplayCoalesced(t *testing.T) {
 	for _, tok := range []string{"first", "second"} { // a finished task replays to every new stream
 		connect(t, r, info.StreamURL, tok)
 		want := []string{started, progressLine("step 100", 1), `task_completed 42`, closeCompleted}
-		if diff := cmp.Diff(want, summary(t, conn.events(tok))); diff != "" {
+		if diff := cmp.Diff(want, summary(t, conn.ToToken(tok))); diff != "" {
 			t.Errorf("%s: events (-want +got):\n%s", tok, diff)
 		}
 	}
@@ -235,7 +238,7 @@ func TestCoalesceWhileSending(t *testing.T) {
 	s := newStepper(nil)
 	info := startTask(t, r, s.fn)
 	connect(t, r, info.StreamURL, "tok")
-	conn.waitCount(t, "tok", 1)
+	conn.WaitCount(t, "tok", 1)
 	s.step(t, Update{Text: "p1", Value: 0.1})
 	<-entered
 	for i := 2; i <= 10; i++ {
@@ -243,7 +246,7 @@ func TestCoalesceWhileSending(t *testing.T) {
 	}
 	close(release)
 	s.finish()
-	got := conn.waitClosed(t, "tok")
+	got := conn.WaitClosed(t, "tok")
 	want := []string{started, progressLine("p1", 0.1), progressLine("p10", 1), `task_completed null`, closeCompleted}
 	if diff := cmp.Diff(want, summary(t, got)); diff != "" {
 		t.Errorf("events (-want +got):\n%s", diff)
@@ -259,23 +262,23 @@ func TestReconnectMidTask(t *testing.T) {
 	info := startTask(t, r, s.fn)
 	connect(t, r, info.StreamURL, "a")
 	s.step(t, Update{Text: "one", Value: 0.1})
-	conn.waitCount(t, "a", 2)
+	conn.WaitCount(t, "a", 2)
 	s.step(t, Update{Text: "two", Value: 0.2})
-	conn.waitCount(t, "a", 3)
+	conn.WaitCount(t, "a", 3)
 
 	connect(t, r, info.StreamURL, "b")
-	if diff := cmp.Diff([]string{started, progressLine("two", 0.2)}, summary(t, conn.events("b"))); diff != "" {
+	if diff := cmp.Diff([]string{started, progressLine("two", 0.2)}, summary(t, conn.ToToken("b"))); diff != "" {
 		t.Errorf("replay to b (-want +got):\n%s", diff)
 	}
 	s.step(t, Update{Text: "three", Value: 0.3})
 	s.finish()
-	got := conn.waitClosed(t, "b")
+	got := conn.WaitClosed(t, "b")
 	want := []string{started, progressLine("two", 0.2), progressLine("three", 0.3), `task_completed null`, closeCompleted}
 	if diff := cmp.Diff(want, summary(t, got)); diff != "" {
 		t.Errorf("events to b (-want +got):\n%s", diff)
 	}
 	wantA := []string{started, progressLine("one", 0.1), progressLine("two", 0.2)}
-	if diff := cmp.Diff(wantA, summary(t, conn.events("a"))); diff != "" {
+	if diff := cmp.Diff(wantA, summary(t, conn.ToToken("a"))); diff != "" {
 		t.Errorf("events to a (-want +got):\n%s", diff)
 	}
 }
@@ -293,13 +296,13 @@ func TestConnectBeforeStart(t *testing.T) {
 		t.Fatalf("status = %q, want pending", got.Status)
 	}
 	connect(t, r, info.StreamURL, "tok")
-	if got := conn.events("tok"); len(got) != 0 {
+	if got := conn.ToToken("tok"); len(got) != 0 {
 		t.Fatalf("pending task sent %v", summary(t, got))
 	}
 	blocker.finish()
 	waitDone(t, r, first.ID)
 	s.finish()
-	got := conn.waitClosed(t, "tok")
+	got := conn.WaitClosed(t, "tok")
 	if diff := cmp.Diff([]string{started, `task_completed "ok"`, closeCompleted}, summary(t, got)); diff != "" {
 		t.Errorf("events (-want +got):\n%s", diff)
 	}
@@ -313,9 +316,9 @@ func TestHandoff(t *testing.T) {
 		iterations = 50
 	}
 	conn := newFakeConn()
-	conn.resolveLate = true
+	conn.ResolveLate = true
 	var n atomic.Int64
-	conn.setHook(func(context.Context, string, sseconn.Event) error {
+	conn.SetHook(func(context.Context, string, sseconn.Event) error {
 		if n.Add(1)%3 == 0 {
 			runtimeYield()
 		}
@@ -342,10 +345,10 @@ func TestHandoff(t *testing.T) {
 		wg.Wait()
 		connect(t, r, info.StreamURL, tokens[2])
 		waitDone(t, r, info.ID)
-		final := conn.waitClosed(t, tokens[2])
+		final := conn.WaitClosed(t, tokens[2])
 		checkView(t, tokens[2], summary(t, final), true)
 		for _, tok := range tokens[:2] {
-			checkView(t, tok, summary(t, conn.events(tok)), false)
+			checkView(t, tok, summary(t, conn.ToToken(tok)), false)
 		}
 		if t.Failed() {
 			t.Fatalf("iteration %d", i)
@@ -434,14 +437,14 @@ func TestSupersededConnect(t *testing.T) {
 	if err := <-errB; !errors.As(err, &rej) || rej.Status != http.StatusConflict {
 		t.Fatalf("Connect(b) = %v, want a 409 rejection", err)
 	}
-	if diff := cmp.Diff([]string{started, progressLine("slow", 0.5)}, summary(t, conn.events("c"))); diff != "" {
+	if diff := cmp.Diff([]string{started, progressLine("slow", 0.5)}, summary(t, conn.ToToken("c"))); diff != "" {
 		t.Errorf("events to c (-want +got):\n%s", diff)
 	}
-	if got := conn.events("b"); len(got) != 0 {
+	if got := conn.ToToken("b"); len(got) != 0 {
 		t.Errorf("b got %q", summary(t, got))
 	}
 	s.finish()
-	conn.waitClosed(t, "c")
+	conn.WaitClosed(t, "c")
 }
 
 // blockOnce returns a fake Conn whose first send of an event containing
@@ -451,7 +454,7 @@ func blockOnce(substr string) (conn *fakeConn, entered, release chan struct{}) {
 	entered = make(chan struct{})
 	release = make(chan struct{})
 	var once sync.Once
-	conn.setHook(func(_ context.Context, _ string, ev sseconn.Event) error {
+	conn.SetHook(func(_ context.Context, _ string, ev sseconn.Event) error {
 		if strings.Contains(ev.Data, substr) {
 			once.Do(func() {
 				close(entered)
@@ -483,7 +486,7 @@ func TestConnectWaitTimeout(t *testing.T) {
 	close(release)
 	connect(t, r, info.StreamURL, "c")
 	s.finish()
-	got := conn.waitClosed(t, "c")
+	got := conn.WaitClosed(t, "c")
 	want := []string{started, progressLine("slow", 0.5), `task_completed null`, closeCompleted}
 	if diff := cmp.Diff(want, summary(t, got)); diff != "" {
 		t.Errorf("events to c (-want +got):\n%s", diff)
@@ -498,12 +501,12 @@ func TestUnknownTask(t *testing.T) {
 	connect(t, r, "/api/sse/tasks?task_id=nope", "tok")
 	ts := "2026-01-02T15:04:05.123Z"
 	want := []sent{
-		{Token: "tok", Ev: sseconn.Event{Name: "task_event",
-			Data: `{"event_type":"error","task_id":"nope","timestamp":"` + ts + `","data":{"error":"task not found"}}`}},
-		{Token: "tok", Close: true, Ev: sseconn.Event{Name: "task_event",
+		{Token: "tok", Event: sseconn.Event{Name: "task_event",
+			Data: `{"event_type":"task_failed","task_id":"nope","timestamp":"` + ts + `","data":{"error":"task not found","code":"TASK_NOT_FOUND"}}`}},
+		{Token: "tok", Close: true, Event: sseconn.Event{Name: "task_event",
 			Data: `{"event_type":"connection_close","task_id":"nope","timestamp":"` + ts + `","data":{"reason":"task_not_found"}}`}},
 	}
-	if diff := cmp.Diff(want, conn.events("tok")); diff != "" {
+	if diff := cmp.Diff(want, conn.ToToken("tok")); diff != "" {
 		t.Errorf("events (-want +got):\n%s", diff)
 	}
 	if diff := cmp.Diff([]string{"tok"}, registeredOf(conn)); diff != "" {
@@ -515,7 +518,7 @@ func TestUnknownTask(t *testing.T) {
 // connect and unregisters the stream.
 func TestUnknownTaskSendFails(t *testing.T) {
 	conn := newFakeConn()
-	conn.setHook(func(context.Context, string, sseconn.Event) error { return sseconn.ErrGone })
+	conn.SetHook(func(context.Context, string, sseconn.Event) error { return sseconn.ErrGone })
 	r := newTestRunner(t, conn)
 	_, err := r.Connect(context.Background(), connectReq(t, r, "/api/sse/tasks?task_id=nope", "tok"))
 	if !errors.Is(err, sseconn.ErrGone) {
@@ -533,14 +536,14 @@ func TestRegisterFails(t *testing.T) {
 	r := newTestRunner(t, conn)
 	info := startTask(t, r, func(context.Context, *Progress) (any, error) { return 1, nil })
 	waitDone(t, r, info.ID)
-	conn.setRegisterErr(sseconn.ErrShutdown)
+	conn.SetRegisterErr(sseconn.ErrShutdown)
 	_, err := r.Connect(context.Background(), connectReq(t, r, info.StreamURL, "a"))
 	if !errors.Is(err, sseconn.ErrShutdown) {
 		t.Fatalf("Connect = %v, want ErrShutdown", err)
 	}
-	conn.setRegisterErr(nil)
+	conn.SetRegisterErr(nil)
 	connect(t, r, info.StreamURL, "b")
-	if diff := cmp.Diff([]string{started, `task_completed 1`, closeCompleted}, summary(t, conn.events("b"))); diff != "" {
+	if diff := cmp.Diff([]string{started, `task_completed 1`, closeCompleted}, summary(t, conn.ToToken("b"))); diff != "" {
 		t.Errorf("events to b (-want +got):\n%s", diff)
 	}
 }
@@ -560,9 +563,9 @@ func TestRetention(t *testing.T) {
 	c := startTask(t, r, func(context.Context, *Progress) (any, error) { return 3, nil })
 	waitDone(t, r, c.ID)
 	// c's stream stays registered: its disconnect callback was lost.
-	conn.setHook(func(context.Context, string, sseconn.Event) error { return errors.New("gateway down") })
+	conn.SetHook(func(context.Context, string, sseconn.Event) error { return errors.New("gateway down") })
 	connect(t, r, c.StreamURL, "c")
-	conn.setHook(nil)
+	conn.SetHook(nil)
 
 	clock.Advance(retention - time.Millisecond)
 	if _, ok := r.Get(a.ID); !ok {
@@ -576,8 +579,8 @@ func TestRetention(t *testing.T) {
 		t.Errorf("Cancel = %v, want ErrNotFound", err)
 	}
 	connect(t, r, a.StreamURL, "late")
-	want := []string{`error {"error":"task not found"}`, `connection_close {"reason":"task_not_found"} close`}
-	if diff := cmp.Diff(want, summary(t, conn.events("late"))); diff != "" {
+	want := []string{`task_failed {"error":"task not found","code":"TASK_NOT_FOUND"}`, `connection_close {"reason":"task_not_found"} close`}
+	if diff := cmp.Diff(want, summary(t, conn.ToToken("late"))); diff != "" {
 		t.Errorf("late events (-want +got):\n%s", diff)
 	}
 
@@ -687,7 +690,7 @@ func TestCancel(t *testing.T) {
 	running := newStepper(nil)
 	a := startTask(t, r, running.fn)
 	connect(t, r, a.StreamURL, "a")
-	conn.waitCount(t, "a", 1) // a runs
+	conn.WaitCount(t, "a", 1) // a runs
 	var ran atomic.Bool
 	b := startTask(t, r, func(context.Context, *Progress) (any, error) { ran.Store(true); return nil, nil })
 	connect(t, r, b.StreamURL, "b")
@@ -696,7 +699,7 @@ func TestCancel(t *testing.T) {
 	if got := waitDone(t, r, b.ID); got.Status != StatusCancelled || !got.Started.IsZero() {
 		t.Errorf("pending task: %q, started %v; want cancelled, never started", got.Status, got.Started)
 	}
-	if diff := cmp.Diff([]string{`task_cancelled {}`, closeCancelled}, summary(t, conn.waitClosed(t, "b"))); diff != "" {
+	if diff := cmp.Diff([]string{cancelledAsFailed, closeCancelled}, summary(t, conn.WaitClosed(t, "b"))); diff != "" {
 		t.Errorf("pending task events (-want +got):\n%s", diff)
 	}
 
@@ -704,7 +707,7 @@ func TestCancel(t *testing.T) {
 	if got := waitDone(t, r, a.ID).Status; got != StatusCancelled {
 		t.Errorf("running task: %q, want cancelled", got)
 	}
-	if diff := cmp.Diff([]string{started, `task_cancelled {}`, closeCancelled}, summary(t, conn.waitClosed(t, "a"))); diff != "" {
+	if diff := cmp.Diff([]string{started, cancelledAsFailed, closeCancelled}, summary(t, conn.WaitClosed(t, "a"))); diff != "" {
 		t.Errorf("running task events (-want +got):\n%s", diff)
 	}
 
@@ -721,6 +724,49 @@ func TestCancel(t *testing.T) {
 	waitDone(t, r, c.ID)
 	if ran.Load() {
 		t.Error("cancelled pending task ran")
+	}
+}
+
+// TestCancelledEvent checks the terminal event of a cancelled task, running
+// or pending, with and without WithCancelledEvent; the close reason says
+// task_cancelled either way.
+func TestCancelledEvent(t *testing.T) {
+	tests := []struct {
+		name string
+		opts []Option
+		want string
+	}{
+		{"default", nil, cancelledAsFailed},
+		{"WithCancelledEvent", []Option{WithCancelledEvent()}, `task_cancelled {}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			conn := newFakeConn()
+			r := newTestRunner(t, conn, append([]Option{WithWorkers(1)}, tt.opts...)...)
+			a := startTask(t, r, newStepper(nil).fn)
+			connect(t, r, a.StreamURL, "a")
+			conn.WaitCount(t, "a", 1) // a runs
+			b := startTask(t, r, newStepper(nil).fn)
+			connect(t, r, b.StreamURL, "b")
+			must(t, r.Cancel(b.ID))
+			must(t, r.Cancel(a.ID))
+			got := map[string][]string{
+				"a": summary(t, conn.WaitClosed(t, "a")),
+				"b": summary(t, conn.WaitClosed(t, "b")),
+			}
+			want := map[string][]string{
+				"a": {started, tt.want, closeCancelled},
+				"b": {tt.want, closeCancelled},
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("events (-want +got):\n%s", diff)
+			}
+			for _, id := range []string{a.ID, b.ID} {
+				if info := waitDone(t, r, id); info.Status != StatusCancelled || info.Error != "" {
+					t.Errorf("task %s: status %q, error %q; want cancelled, no error", id, info.Status, info.Error)
+				}
+			}
+		})
 	}
 }
 
@@ -777,8 +823,8 @@ func TestShutdown(t *testing.T) {
 		t.Error("queued task ran")
 	}
 	for _, id := range ids[:2] { // sent before Shutdown returned
-		want := []string{started, `task_cancelled {}`, closeCancelled}
-		if diff := cmp.Diff(want, summary(t, conn.events(id))); diff != "" {
+		want := []string{started, cancelledAsFailed, closeCancelled}
+		if diff := cmp.Diff(want, summary(t, conn.ToToken(id))); diff != "" {
 			t.Errorf("events of %s (-want +got):\n%s", id, diff)
 		}
 	}
@@ -884,9 +930,9 @@ func TestProgressClamp(t *testing.T) {
 			var got []float64
 			for i, v := range tt.values {
 				s.step(t, Update{Text: fmt.Sprint(i), Value: v})
-				evs := conn.waitCount(t, "tok", i+2)
+				evs := conn.WaitCount(t, "tok", i+2)
 				var u Update
-				must(t, json.Unmarshal(decode(t, evs[i+1].Ev).Data, &u))
+				must(t, json.Unmarshal(decode(t, evs[i+1].Event).Data, &u))
 				got = append(got, u.Value)
 				if snap, _ := r.Get(info.ID); snap.Progress != u {
 					t.Errorf("Get().Progress = %v, sent %v", snap.Progress, u)
@@ -911,7 +957,7 @@ func TestReportAfterReturn(t *testing.T) {
 	(*Progress)(nil).Report("nil", 1)
 	connect(t, r, info.StreamURL, "tok")
 	want := []string{started, `task_completed null`, closeCompleted}
-	if diff := cmp.Diff(want, summary(t, conn.events("tok"))); diff != "" {
+	if diff := cmp.Diff(want, summary(t, conn.ToToken("tok"))); diff != "" {
 		t.Errorf("events (-want +got):\n%s", diff)
 	}
 }
@@ -934,7 +980,7 @@ func TestSendErrors(t *testing.T) {
 			conn := newFakeConn()
 			var fail atomic.Bool
 			failed := make(chan struct{})
-			conn.setHook(func(context.Context, string, sseconn.Event) error {
+			conn.SetHook(func(context.Context, string, sseconn.Event) error {
 				if fail.CompareAndSwap(true, false) {
 					close(failed)
 					return tt.err
@@ -945,31 +991,31 @@ func TestSendErrors(t *testing.T) {
 			s := newStepper(nil)
 			info := startTask(t, r, s.fn)
 			connect(t, r, info.StreamURL, "a")
-			conn.waitCount(t, "a", 1)
+			conn.WaitCount(t, "a", 1)
 			fail.Store(true)
 			s.step(t, Update{Text: "lost?", Value: 0.1})
 			<-failed
 			waitIdle(t, r, info.ID)
 			s.step(t, Update{Text: "next", Value: 0.2})
 			if tt.resumes {
-				got := conn.waitCount(t, "a", 2)
+				got := conn.WaitCount(t, "a", 2)
 				want := []string{started, progressLine("next", 0.2)} // the failed report was replaced
 				if diff := cmp.Diff(want, summary(t, got)); diff != "" {
 					t.Errorf("events (-want +got):\n%s", diff)
 				}
 			} else {
 				waitIdle(t, r, info.ID)
-				if got := conn.events("a"); len(got) != 1 {
+				if got := conn.ToToken("a"); len(got) != 1 {
 					t.Errorf("sent after %v: %q", tt.err, summary(t, got))
 				}
 			}
 			connect(t, r, info.StreamURL, "b")
 			want := []string{started, progressLine("next", 0.2)}
-			if diff := cmp.Diff(want, summary(t, conn.events("b"))); diff != "" {
+			if diff := cmp.Diff(want, summary(t, conn.ToToken("b"))); diff != "" {
 				t.Errorf("replay (-want +got):\n%s", diff)
 			}
 			s.finish()
-			conn.waitClosed(t, "b")
+			conn.WaitClosed(t, "b")
 		})
 	}
 }
@@ -981,7 +1027,7 @@ func TestResumeStalled(t *testing.T) {
 	var fails atomic.Int64
 	fails.Store(2)
 	failed := make(chan struct{}, 2)
-	conn.setHook(func(_ context.Context, _ string, ev sseconn.Event) error {
+	conn.SetHook(func(_ context.Context, _ string, ev sseconn.Event) error {
 		if strings.Contains(ev.Data, TypeCompleted) && fails.Add(-1) >= 0 {
 			failed <- struct{}{}
 			return errors.New("timeout")
@@ -992,7 +1038,7 @@ func TestResumeStalled(t *testing.T) {
 	s := newStepper("ok")
 	info := startTask(t, r, s.fn)
 	connect(t, r, info.StreamURL, "a")
-	conn.waitCount(t, "a", 1)
+	conn.WaitCount(t, "a", 1)
 	s.finish()
 	waitDone(t, r, info.ID)
 	r.mu.Lock()
@@ -1008,12 +1054,12 @@ func TestResumeStalled(t *testing.T) {
 		tk.mu.Unlock()
 		delays = append(delays, retryDelay(n))
 		r.resume(retryAt.Add(-time.Nanosecond)) // too early
-		if got := len(conn.events("a")); got != 1 {
+		if got := len(conn.ToToken("a")); got != 1 {
 			t.Fatalf("%d events before the backoff ended, want 1", got)
 		}
 		r.resume(retryAt)
 	}
-	got := conn.waitClosed(t, "a")
+	got := conn.WaitClosed(t, "a")
 	if diff := cmp.Diff([]string{started, `task_completed "ok"`, closeCompleted}, summary(t, got)); diff != "" {
 		t.Errorf("events (-want +got):\n%s", diff)
 	}
@@ -1045,7 +1091,7 @@ func TestRetryDelay(t *testing.T) {
 // TestSkipInvalid checks that an event the Conn refuses for good is skipped.
 func TestSkipInvalid(t *testing.T) {
 	conn := newFakeConn()
-	conn.setHook(func(_ context.Context, _ string, ev sseconn.Event) error {
+	conn.SetHook(func(_ context.Context, _ string, ev sseconn.Event) error {
 		if strings.Contains(ev.Data, "huge") {
 			return fmt.Errorf("send: %w", sseconn.ErrTooLarge)
 		}
@@ -1056,10 +1102,10 @@ func TestSkipInvalid(t *testing.T) {
 	info := startTask(t, r, s.fn)
 	connect(t, r, info.StreamURL, "a")
 	s.step(t, Update{Text: "huge", Value: 0.5})
-	conn.waitCount(t, "a", 1)
+	conn.WaitCount(t, "a", 1)
 	waitIdle(t, r, info.ID)
 	s.finish()
-	got := conn.waitClosed(t, "a")
+	got := conn.WaitClosed(t, "a")
 	if diff := cmp.Diff([]string{started, `task_completed null`, closeCompleted}, summary(t, got)); diff != "" {
 		t.Errorf("events (-want +got):\n%s", diff)
 	}
@@ -1073,15 +1119,15 @@ func TestDisconnect(t *testing.T) {
 	s := newStepper(nil)
 	info := startTask(t, r, s.fn)
 	connect(t, r, info.StreamURL, "a")
-	conn.waitCount(t, "a", 1)
+	conn.WaitCount(t, "a", 1)
 	connect(t, r, info.StreamURL, "b")
 	disconnect(t, r, info.StreamURL, "a") // stale: b stays
 	s.step(t, Update{Text: "one", Value: 0.1})
-	conn.waitCount(t, "b", 2)
+	conn.WaitCount(t, "b", 2)
 	disconnect(t, r, info.StreamURL, "b")
 	s.step(t, Update{Text: "two", Value: 0.2})
 	waitIdle(t, r, info.ID)
-	if got := len(conn.events("b")); got != 2 {
+	if got := len(conn.ToToken("b")); got != 2 {
 		t.Errorf("b got %d events after its disconnect, want 2", got)
 	}
 	unreg := unregisteredOf(conn)
@@ -1133,7 +1179,7 @@ func TestStatusDone(t *testing.T) {
 func TestAutoResume(t *testing.T) {
 	conn := newFakeConn()
 	var failed atomic.Bool
-	conn.setHook(func(_ context.Context, _ string, ev sseconn.Event) error {
+	conn.SetHook(func(_ context.Context, _ string, ev sseconn.Event) error {
 		if strings.Contains(ev.Data, TypeCompleted) && failed.CompareAndSwap(false, true) {
 			return errors.New("timeout")
 		}
@@ -1144,7 +1190,7 @@ func TestAutoResume(t *testing.T) {
 	t.Cleanup(func() { must(t, r.Shutdown(context.Background())) })
 	info := startTask(t, r, func(context.Context, *Progress) (any, error) { return "ok", nil })
 	connect(t, r, info.StreamURL, "a")
-	got := conn.waitClosed(t, "a") // within about retryBase
+	got := conn.WaitClosed(t, "a") // within about retryBase
 	if diff := cmp.Diff([]string{started, `task_completed "ok"`, closeCompleted}, summary(t, got)); diff != "" {
 		t.Errorf("events (-want +got):\n%s", diff)
 	}

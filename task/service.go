@@ -36,9 +36,12 @@ func (r *Runner) taskID(identifier string) (string, bool) {
 // stream, so the new stream never sees an event twice or out of order.
 //
 // For an unknown or expired task, Connect registers the stream, sends a
-// task_event of type [TypeError] with data {"error":"task not found"} and
-// then connection_close with reason [ReasonNotFound] and close, and
-// succeeds, so that the browser learns why its stream ends.
+// task_event of type [TypeFailed] with data
+// {"error":"task not found","code":"TASK_NOT_FOUND"} and then
+// connection_close with reason [ReasonNotFound] and close, and succeeds, so
+// that the browser learns why its stream ends and stops there, whether it
+// closes on task_failed or on connection_close (see "Clients" in the
+// package documentation).
 //
 // It returns an error when the Conn refuses the registration, when ctx ends
 // before the replay is sent, when the not-found events cannot be sent (the
@@ -80,7 +83,7 @@ func (r *Runner) Connect(ctx context.Context, req *callback.Request) (*callback.
 	t.sending = true
 	t.mu.Unlock()
 
-	if err := r.conn.Register(ctx, t.identifier, req.Token, requestURL(req)); err != nil {
+	if err := r.conn.Register(ctx, t.identifier, req.Token); err != nil {
 		t.mu.Lock()
 		t.releaseLocked()
 		t.mu.Unlock()
@@ -102,11 +105,11 @@ func (r *Runner) Connect(ctx context.Context, req *callback.Request) (*callback.
 
 // connectUnknown registers the stream of an unknown task and tells it so.
 func (r *Runner) connectUnknown(ctx context.Context, req *callback.Request, id string) error {
-	if err := r.conn.Register(ctx, req.Identifier, req.Token, requestURL(req)); err != nil {
+	if err := r.conn.Register(ctx, req.Identifier, req.Token); err != nil {
 		return fmt.Errorf("task: connect to unknown task %q: register stream: %w", id, err)
 	}
 	now := r.cfg.now()
-	err := r.send(ctx, req.Identifier, entry{ev: newEvent(TypeError, id, now, errorData("task not found"))})
+	err := r.send(ctx, req.Identifier, entry{ev: newEvent(TypeFailed, id, now, failureData("task not found", CodeNotFound))})
 	if err == nil {
 		err = r.send(ctx, req.Identifier, entry{
 			ev:    newEvent(TypeClose, id, now, reasonData(ReasonNotFound)),
@@ -144,11 +147,4 @@ func (r *Runner) Disconnect(ctx context.Context, req *callback.Request) error {
 	}
 	t.mu.Unlock()
 	return nil
-}
-
-func requestURL(req *callback.Request) string {
-	if req.URL == nil {
-		return ""
-	}
-	return req.URL.String()
 }

@@ -14,8 +14,8 @@ import (
 // so that the benchmarks measure the notifier alone.
 type discardConn struct{ connected bool }
 
-func (discardConn) Register(context.Context, string, string, string) error { return nil }
-func (discardConn) Unregister(string) bool                                 { return false }
+func (discardConn) Register(context.Context, string, string) error { return nil }
+func (discardConn) Unregister(string) bool                         { return false }
 func (c discardConn) Send(context.Context, string, sseconn.Event) error {
 	if !c.connected {
 		return sseconn.ErrNotConnected

@@ -344,7 +344,7 @@ func TestE2ESecondBrowserReplacesFirst(t *testing.T) {
 type taskService struct{ mgr *sseconn.Manager }
 
 func (s taskService) Connect(ctx context.Context, req *callback.Request) (*callback.ConnectResponse, error) {
-	return nil, s.mgr.Register(ctx, req.Identifier, req.Token, req.URL.String())
+	return nil, s.mgr.Register(ctx, req.Identifier, req.Token)
 }
 
 func (s taskService) Disconnect(_ context.Context, req *callback.Request) error {

@@ -3,7 +3,6 @@ package version_test
 import (
 	"context"
 	"net/url"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -12,6 +11,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/ssegate/ssegate/callback"
+	"github.com/ssegate/ssegate/internal/conntest"
 	"github.com/ssegate/ssegate/sseconn"
 	"github.com/ssegate/ssegate/version"
 )
@@ -24,83 +24,26 @@ type sent struct {
 	Data  string
 }
 
-// fakeConn is a hand-written in-memory [version.Conn]. Register, Unregister
-// and Send behave like sseconn.Manager's (Send fails with
-// sseconn.ErrNotConnected without a mapping); before, when set, runs first
-// in every Send and its non-nil error is returned instead of sending.
-type fakeConn struct {
-	before func(ctx context.Context, identifier string, ev sseconn.Event) error
+// fakeConn is the module's fake of *sseconn.Manager, with the event data
+// sent to an identifier at hand. Like the manager, which looks the token up
+// once a send's turn has come, it resolves the token after the hook.
+type fakeConn struct{ *conntest.Conn }
 
-	mu     sync.Mutex        // guards tokens and sent
-	tokens map[string]string // identifier -> token
-	sent   map[string][]sent // identifier -> accepted events, in order
-}
+var _ version.Conn = (*fakeConn)(nil)
 
 func newFakeConn() *fakeConn {
-	return &fakeConn{tokens: map[string]string{}, sent: map[string][]sent{}}
+	c := conntest.New()
+	c.ResolveLate = true
+	return &fakeConn{c}
 }
 
-func (c *fakeConn) Register(_ context.Context, identifier, token, _ string) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.tokens[identifier] = token
-	return nil
-}
-
-func (c *fakeConn) Unregister(token string) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for id, t := range c.tokens {
-		if t == token {
-			delete(c.tokens, id)
-			return true
-		}
-	}
-	return false
-}
-
-func (c *fakeConn) Send(ctx context.Context, identifier string, ev sseconn.Event) error {
-	if c.before != nil {
-		if err := c.before(ctx, identifier, ev); err != nil {
-			return err
-		}
-	}
-	if ev.Name != version.EventName {
-		panic("unexpected event name " + ev.Name)
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	tok, ok := c.tokens[identifier]
-	if !ok {
-		return sseconn.ErrNotConnected
-	}
-	c.sent[identifier] = append(c.sent[identifier], sent{Token: tok, Data: ev.Data})
-	return nil
-}
-
-func (c *fakeConn) Broadcast(ctx context.Context, filter func(string) bool, ev sseconn.Event) []sseconn.Result {
-	c.mu.Lock()
-	var ids []string
-	for id := range c.tokens {
-		// Like sseconn.Manager, call filter under the lock.
-		if filter(id) {
-			ids = append(ids, id)
-		}
-	}
-	c.mu.Unlock()
-	slices.Sort(ids)
-	out := make([]sseconn.Result, 0, len(ids))
-	for _, id := range ids {
-		out = append(out, sseconn.Result{Identifier: id, Err: c.Send(ctx, id, ev)})
+// Sent returns the events accepted for identifier, in order.
+func (c *fakeConn) Sent(identifier string) []sent {
+	var out []sent
+	for _, s := range c.ToIdentifier(identifier) {
+		out = append(out, sent{Token: s.Token, Data: s.Event.Data})
 	}
 	return out
-}
-
-// Sent returns a copy of the events accepted for identifier.
-func (c *fakeConn) Sent(identifier string) []sent {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return slices.Clone(c.sent[identifier])
 }
 
 // Data returns the data of the events accepted for identifier.

@@ -33,7 +33,7 @@ const maxRequestIDLen = 256
 //   - Broadcast sends to every identifier that filter selects and reports
 //     one [sseconn.Result] per identifier it tried.
 type Conn interface {
-	Register(ctx context.Context, identifier, token, url string) error
+	Register(ctx context.Context, identifier, token string) error
 	Unregister(token string) bool
 	Send(ctx context.Context, identifier string, ev sseconn.Event) error
 	Broadcast(ctx context.Context, filter func(identifier string) bool, ev sseconn.Event) []sseconn.Result
@@ -362,11 +362,7 @@ func (n *Notifier) Connect(ctx context.Context, req *callback.Request) (*callbac
 		n.unlock()
 	}()
 
-	u := ""
-	if req.URL != nil {
-		u = req.URL.String()
-	}
-	if err := n.conn.Register(ctx, req.Identifier, req.Token, u); err != nil {
+	if err := n.conn.Register(ctx, req.Identifier, req.Token); err != nil {
 		return nil, fmt.Errorf("version: register %s: %w", req.Identifier, err)
 	}
 

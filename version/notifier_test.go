@@ -198,10 +198,8 @@ func TestConnectBadIdentifier(t *testing.T) {
 			if status != tt.wantStatus {
 				t.Errorf("Connect(%q) = %v (status %d), want status %d", tt.id, err, status, tt.wantStatus)
 			}
-			conn.mu.Lock()
-			defer conn.mu.Unlock()
-			if len(conn.tokens) != 0 {
-				t.Errorf("registered %v, want nothing", conn.tokens)
+			if ids := conn.Identifiers(); len(ids) != 0 {
+				t.Errorf("registered %v, want nothing", ids)
 			}
 		})
 	}
@@ -209,7 +207,7 @@ func TestConnectBadIdentifier(t *testing.T) {
 
 type failingRegister struct{ *fakeConn }
 
-func (failingRegister) Register(context.Context, string, string, string) error {
+func (failingRegister) Register(context.Context, string, string) error {
 	return sseconn.ErrShutdown
 }
 
@@ -241,7 +239,7 @@ func TestFailedFlushStaysPendingInOrder(t *testing.T) {
 	conn := newFakeConn()
 	failB := true
 	var mu sync.Mutex
-	conn.before = func(_ context.Context, _ string, ev sseconn.Event) error {
+	conn.SetHook(func(_ context.Context, _ string, ev sseconn.Event) error {
 		mu.Lock()
 		defer mu.Unlock()
 		if failB && strings.Contains(ev.Data, `"b"`) {
@@ -249,7 +247,7 @@ func TestFailedFlushStaysPendingInOrder(t *testing.T) {
 			return &sseconn.GatewayError{StatusCode: 500, Code: "WRITE_FAILED", Message: "write failed"}
 		}
 		return nil
-	}
+	})
 	n := newNotifier(t, conn)
 	for _, v := range []string{"a", "b", "c"} {
 		notify(t, n, "r1", v)
@@ -271,11 +269,11 @@ func TestFailedFlushStaysPendingInOrder(t *testing.T) {
 func TestNotifyRetriesPendingAfterFailedSend(t *testing.T) {
 	conn := newFakeConn()
 	var fail sync.Once
-	conn.before = func(context.Context, string, sseconn.Event) error {
+	conn.SetHook(func(context.Context, string, sseconn.Event) error {
 		var err error
 		fail.Do(func() { err = context.DeadlineExceeded })
 		return err
-	}
+	})
 	n := newNotifier(t, conn)
 	connect(t, n, "r1", "tok1") // the current version fails to send
 	if got := conn.Data("version:r1"); len(got) != 0 {
@@ -284,7 +282,7 @@ func TestNotifyRetriesPendingAfterFailedSend(t *testing.T) {
 	if got := n.Pending("r1"); got != 0 {
 		t.Errorf("Pending = %d: the current-version event must not be kept", got)
 	}
-	conn.before = nil
+	conn.SetHook(nil)
 	notify(t, n, "r1", "2")
 	if diff := cmp.Diff([]string{data(t, "2")}, conn.Data("version:r1")); diff != "" {
 		t.Errorf("sent (-want +got):\n%s", diff)
@@ -296,15 +294,15 @@ func TestNotifyAfterFailureSendsBacklogFirst(t *testing.T) {
 	n := newNotifier(t, conn)
 	connect(t, n, "r1", "tok1")
 
-	conn.before = func(context.Context, string, sseconn.Event) error {
+	conn.SetHook(func(context.Context, string, sseconn.Event) error {
 		return &sseconn.GatewayError{StatusCode: 502, Message: "Bad Gateway"}
-	}
+	})
 	d := notify(t, n, "r1", "a")
 	var ge *sseconn.GatewayError
 	if d.Status != version.Pending || !errors.As(d.Err, &ge) {
 		t.Fatalf("Notify(a) = %+v, want Pending with the gateway error", d)
 	}
-	conn.before = nil
+	conn.SetHook(nil)
 	d = notify(t, n, "r1", "b")
 	if d.Status != version.Delivered {
 		t.Fatalf("Notify(b) = %+v, want Delivered", d)
@@ -354,12 +352,12 @@ func TestNotifyEventRejectedByConn(t *testing.T) {
 	// events after it.
 	notify(t, n, "r1", "big")
 	notify(t, n, "r1", "ok")
-	conn.before = func(_ context.Context, _ string, ev sseconn.Event) error {
+	conn.SetHook(func(_ context.Context, _ string, ev sseconn.Event) error {
 		if strings.Contains(ev.Data, `"big"`) {
 			return fmt.Errorf("send: %w", sseconn.ErrTooLarge)
 		}
 		return nil
-	}
+	})
 	connect(t, n, "r1", "tok1")
 	if diff := cmp.Diff([]string{data(t, "ok")}, conn.Data("version:r1")); diff != "" {
 		t.Errorf("sent (-want +got):\n%s", diff)
@@ -488,7 +486,7 @@ func TestNotifyDuringFlushWaitsAndKeepsOrder(t *testing.T) {
 	notify(t, n, "r1", "p1")
 	notify(t, n, "r1", "p2")
 	g := newGate(1, dataIs("p1"))
-	conn.before = g.before
+	conn.SetHook(g.before)
 
 	connectDone := make(chan error, 1)
 	go func() {
@@ -522,7 +520,7 @@ func TestNotifyWaitingForFlushHonoursContext(t *testing.T) {
 	n := newNotifier(t, conn)
 	notify(t, n, "r1", "p1")
 	g := newGate(1, dataIs("p1"))
-	conn.before = g.before
+	conn.SetHook(g.before)
 	connectDone := make(chan error, 1)
 	go func() {
 		_, err := n.Connect(context.Background(), connectReq("r1", "tok1"))
@@ -553,7 +551,7 @@ func TestConnectDuringNotifySendResendsIt(t *testing.T) {
 	// possibly older current version.
 	conn := newFakeConn()
 	g := newGate(1, dataIs("new"))
-	conn.before = g.before
+	conn.SetHook(g.before)
 	n := newNotifier(t, conn)
 	waiting := make(chan struct{}, 1)
 	version.SetConnectWaitHook(n, func() { waiting <- struct{}{} })
@@ -591,7 +589,7 @@ func TestConnectWaitTimesOutAndHandsOff(t *testing.T) {
 	// to a browser that was not connected yet would.
 	g := newGate(1, dataIs("p1"))
 	g.err, g.ignoreCtx = sseconn.ErrNotConnected, true
-	conn.before = g.before
+	conn.SetHook(g.before)
 
 	first := make(chan version.Delivery, 1)
 	go func() {
@@ -620,16 +618,16 @@ func TestBroadcast(t *testing.T) {
 	for _, rid := range []string{"a", "b", "c"} {
 		connect(t, n, rid, "tok-"+rid)
 	}
-	if err := conn.Register(context.Background(), "task:1", "tok-task", "/"); err != nil {
+	if err := conn.Register(context.Background(), "task:1", "tok-task"); err != nil {
 		t.Fatal(err)
 	}
 	notify(t, n, "offline", "1")
-	conn.before = func(_ context.Context, id string, ev sseconn.Event) error {
+	conn.SetHook(func(_ context.Context, id string, ev sseconn.Event) error {
 		if id == "version:b" && strings.Contains(ev.Data, `"2.0"`) {
 			return &sseconn.GatewayError{StatusCode: 500, Code: "WRITE_FAILED"}
 		}
 		return nil
-	}
+	})
 
 	got, err := n.Broadcast(context.Background(), version.Info{Version: "2.0"})
 	if err != nil {
@@ -654,7 +652,7 @@ func TestBroadcast(t *testing.T) {
 		t.Errorf("task:1 got %v; broadcast must only reach version streams", got)
 	}
 	// The failed event is pending for b and reaches its next stream.
-	conn.before = nil
+	conn.SetHook(nil)
 	connect(t, n, "b", "tok-b2")
 	want2 := []sent{{"tok-b", data(t, "cur")}, {"tok-b2", data(t, "2.0")}}
 	if diff := cmp.Diff(want2, conn.Sent("version:b")); diff != "" {
@@ -676,7 +674,7 @@ func TestBroadcastQueuesBehindFlush(t *testing.T) {
 	notify(t, n, "r1", "p1")
 	notify(t, n, "r1", "p2")
 	g := newGate(1, dataIs("p1"))
-	conn.before = g.before
+	conn.SetHook(g.before)
 	connectDone := make(chan error, 1)
 	go func() {
 		_, err := n.Connect(context.Background(), connectReq("r1", "tok1"))
@@ -849,12 +847,12 @@ func TestRandomOperationsKeepBounds(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	rids := []string{"a", "b", "c", "d", "e", "f"}
 	var failing atomic.Bool
-	conn.before = func(context.Context, string, sseconn.Event) error {
+	conn.SetHook(func(context.Context, string, sseconn.Event) error {
 		if failing.Load() {
 			return &sseconn.GatewayError{StatusCode: 500}
 		}
 		return nil
-	}
+	})
 	for i := range 3000 {
 		rid := rids[rng.IntN(len(rids))]
 		failing.Store(rng.IntN(5) == 0)
@@ -864,9 +862,7 @@ func TestRandomOperationsKeepBounds(t *testing.T) {
 		case op < 7:
 			connect(t, n, rid, fmt.Sprint("tok", i))
 		case op < 8:
-			conn.mu.Lock()
-			tok := conn.tokens["version:"+rid]
-			conn.mu.Unlock()
+			tok, _ := conn.Token("version:" + rid)
 			_ = n.Disconnect(context.Background(), &callback.Request{Action: "disconnect", Token: tok})
 		case op < 9:
 			if _, err := n.Broadcast(context.Background(), version.Info{Version: fmt.Sprint(i)}); err != nil {

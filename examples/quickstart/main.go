@@ -5,10 +5,12 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"log"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"time"
 
 	"github.com/ssegate/ssegate/callback"
@@ -18,7 +20,13 @@ import (
 )
 
 func main() {
-	ctx := context.Background()
+	if err := run(context.Background()); err != nil {
+		fmt.Fprintln(os.Stderr, "quickstart:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context) error {
 	mux := http.NewServeMux()
 	backend := httptest.NewServer(mux) // your backend's HTTP server
 	defer backend.Close()
@@ -26,35 +34,48 @@ func main() {
 	defer gw.Close()
 
 	conns, err := sseconn.New(gw.URL, sseconn.WithTimeout(2*time.Second), sseconn.WithSweepInterval(time.Minute))
-	check(err)
+	if err != nil {
+		return err
+	}
 	defer conns.Shutdown(ctx)
 	runner, err := task.New(conns, task.WithWorkers(4), task.WithRetention(10*time.Minute))
-	check(err)
+	if err != nil {
+		return err
+	}
 	defer runner.Shutdown(ctx) // deferred last, runs first
 	cb, err := callback.NewHandler(callback.WithSecret("s3cr3t"), callback.WithRoute(runner.Matcher(), runner))
-	check(err)
+	if err != nil {
+		return err
+	}
 	mux.Handle("POST /api/sse/callback", cb)
 
 	info, err := runner.Start(ctx, func(ctx context.Context, p *task.Progress) (any, error) {
 		p.Report("halfway", 0.5)
 		return map[string]string{"file": "report.pdf"}, nil
 	})
-	check(err)
-	_, err = runner.Wait(ctx, info.ID) // the browser may come late: no event is lost
-	check(err)
+	if err != nil {
+		return err
+	}
+	if _, err := runner.Wait(ctx, info.ID); err != nil { // the browser may come late: no event is lost
+		return err
+	}
 
 	st, err := gw.Connect(ctx, info.StreamURL, nil) // new EventSource(gateway + info.StreamURL)
-	check(err)
-	for ev, err := st.Next(ctx); err == nil; ev, err = st.Next(ctx) {
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	for {
+		ev, err := st.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			return nil // the backend closed the stream: the task is over
+		}
+		if err != nil {
+			return err
+		}
 		var m task.Message
 		if ev = ev.Unwrap(); ev.Name == task.EventName && json.Unmarshal([]byte(ev.Data), &m) == nil {
 			fmt.Println(m.EventType, string(m.Data))
 		}
-	}
-}
-
-func check(err error) {
-	if err != nil {
-		log.Fatal(err)
 	}
 }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"fmt"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -11,7 +13,9 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // Example runs the quickstart: the browser that connects after the task
 // finished gets its compacted log.
 func Example() {
-	main()
+	if err := run(context.Background()); err != nil {
+		fmt.Println(err)
+	}
 	// Output:
 	// task_started {}
 	// progress_update {"text":"halfway","value":0.5}

@@ -74,3 +74,38 @@ func TestBrowser(t *testing.T) {
 		})
 	}
 }
+
+// TestBrowserCancel presses Cancel while a task runs: the page shows the
+// task as cancelled (task_failed with code CANCELLED) and closes its stream.
+func TestBrowserCancel(t *testing.T) {
+	ctx := browser.New(t, 90*time.Second)
+	defer browser.Screenshot(t, ctx, "tasks-cancel") // at the end, kept on failure
+	backend, _ := demotest.Serve(t, run, "-addr", "127.0.0.1:0", "-generation", "1",
+		"-steps", "100", "-step-delay", "200ms")
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(backend+"/"),
+		chromedp.WaitVisible(chromedp.ID("start")),
+		chromedp.Click(chromedp.ID("start")),
+	); err != nil {
+		t.Fatal(err)
+	}
+	_, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](
+		`document.getElementById('status').textContent === 'running' && !document.getElementById('cancel').disabled`,
+		chromedp.WithPollingTimeout(30*time.Second)))
+	if err != nil {
+		t.Fatalf("the task did not start: %v", err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.ID("cancel"))); err != nil {
+		t.Fatal(err)
+	}
+	_, err = chromedp.Run(ctx, chromedp.Poll[chromedp.Void](
+		`document.getElementById('status').textContent === 'cancelled' &&
+		 document.getElementById('stream').textContent === 'stream closed: task_cancelled' &&
+		 document.getElementById('error').hidden &&
+		 !document.getElementById('start').disabled`,
+		chromedp.WithPollingTimeout(20*time.Second)))
+	if err != nil {
+		status, _ := chromedp.Run(ctx, chromedp.Text(chromedp.ID("status")))
+		t.Fatalf("the page did not show the cancellation: %v (status %q)", err, status)
+	}
+}

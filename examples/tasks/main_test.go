@@ -405,7 +405,7 @@ func TestShutdownCancelsRunningTasks(t *testing.T) {
 		t.Fatal("run did not return after its context was cancelled")
 	}
 	want := []event{
-		{Type: task.TypeCancelled, Data: "{}"},
+		{Type: task.TypeFailed, Data: `{"error":"task cancelled","code":"CANCELLED"}`},
 		{Type: task.TypeClose, Data: `{"reason":"task_cancelled"}`},
 	}
 	if diff := cmp.Diff(want, readStream(t, wctx, st)); diff != "" {

@@ -30,15 +30,3 @@ type Request struct {
 	URL     string  `json:"url"`
 	Headers Headers `json:"headers"`
 }
-
-// ConnectResponse is the optional body of a 2xx answer to a connect callback.
-// The gateway reads it in AMQP mode only (PROTOCOL.md section 6): with a
-// RequestID and non-empty Bindings it declares the queue
-// sse.conn.<RequestID> and binds it with each routing key. The zero value
-// encodes as {}.
-type ConnectResponse struct {
-	RequestID string   `json:"request_id,omitempty"`
-	Bindings  []string `json:"bindings,omitempty"`
-	Subject   string   `json:"subject,omitempty"`
-	Role      string   `json:"role,omitempty"`
-}

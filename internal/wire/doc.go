@@ -1,7 +1,7 @@
 // Package wire holds the JSON bodies of the callback-style SSE gateway protocol
 // (shared/PROTOCOL.md): the connect and disconnect callbacks, the
-// /internal/send request and answers, the gateway's error body, the AMQP-mode
-// connect response and the AMQP message body.
+// /internal/send request and answers, the gateway's error body and the AMQP
+// message body.
 //
 // The types are plain data. Decoding is lenient where the protocol says so
 // (unknown fields are ignored, header values may be a string or an array of

@@ -77,9 +77,6 @@ func TestRoundTrip(t *testing.T) {
 		{"send answer", SendResponse{Status: StatusBuffered}, `{"status":"buffered"}`},
 		{"error body", ErrorBody{Error: ErrorDetail{Message: "Backend returned 401", Code: CodeBackendAuthFailed}},
 			`{"error":{"message":"Backend returned 401","code":"BACKEND_AUTH_FAILED"}}`},
-		{"AMQP connect response", ConnectResponse{RequestID: "abc", Bindings: []string{"connection.abc", "broadcast"}},
-			`{"request_id":"abc","bindings":["connection.abc","broadcast"]}`},
-		{"empty connect response", ConnectResponse{}, `{}`},
 		{"AMQP message", AMQPMessage{Event: "task_event", Data: `{"x":1}`}, `{"event":"task_event","data":"{\"x\":1}"}`},
 		{"callback", Callback{Action: ActionConnect, Token: "t", Request: Request{URL: "/a?b=c",
 			Headers: Headers{"x-many": {"a", "b"}, "host": {"h"}}}},
@@ -114,8 +111,6 @@ func newOf(v any) any {
 		return new(SendResponse)
 	case ErrorBody:
 		return new(ErrorBody)
-	case ConnectResponse:
-		return new(ConnectResponse)
 	case AMQPMessage:
 		return new(AMQPMessage)
 	case Callback:
@@ -131,8 +126,6 @@ func deref(p any) any {
 	case *SendResponse:
 		return *p
 	case *ErrorBody:
-		return *p
-	case *ConnectResponse:
 		return *p
 	case *AMQPMessage:
 		return *p

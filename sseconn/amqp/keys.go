@@ -6,7 +6,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/ssegate/ssegate/internal/wire"
+	"github.com/ssegate/ssegate/callback"
 )
 
 // Routing-key prefixes of the gateway's common bindings (PROTOCOL.md
@@ -54,7 +54,7 @@ func RoleKey(role string) string { return rolePrefix + "." + role }
 // otherwise subscribe a browser to every stream's messages. Since the request
 // ID usually comes from the browser, the error, which wraps
 // [ErrInvalidKey], is best answered with a 400.
-func Bindings(requestID, subject, role string) (*wire.ConnectResponse, error) {
+func Bindings(requestID, subject, role string) (*callback.ConnectResponse, error) {
 	if err := checkID("request ID", requestID); err != nil {
 		return nil, err
 	}
@@ -72,7 +72,7 @@ func Bindings(requestID, subject, role string) (*wire.ConnectResponse, error) {
 		keys = append(keys, RoleKey(role))
 	}
 	keys = append(keys, BroadcastKey)
-	return &wire.ConnectResponse{RequestID: requestID, Bindings: keys, Subject: subject, Role: role}, nil
+	return &callback.ConnectResponse{RequestID: requestID, Bindings: keys, Subject: subject, Role: role}, nil
 }
 
 // checkID reports whether id can be the last word of a routing key and of a

@@ -8,7 +8,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/ssegate/ssegate/internal/wire"
+	"github.com/ssegate/ssegate/callback"
 	"github.com/ssegate/ssegate/sseconn"
 )
 
@@ -32,20 +32,20 @@ func TestBindings(t *testing.T) {
 	tests := []struct {
 		name                     string
 		requestID, subject, role string
-		want                     *wire.ConnectResponse
+		want                     *callback.ConnectResponse
 		wantErr                  bool
 	}{
-		{name: "all", requestID: "r1", subject: "alice", role: "admin", want: &wire.ConnectResponse{
+		{name: "all", requestID: "r1", subject: "alice", role: "admin", want: &callback.ConnectResponse{
 			RequestID: "r1", Subject: "alice", Role: "admin",
 			Bindings: []string{"connection.r1", "subject.alice", "role.admin", "broadcast"}}},
-		{name: "no subject", requestID: "r1", role: "admin", want: &wire.ConnectResponse{
+		{name: "no subject", requestID: "r1", role: "admin", want: &callback.ConnectResponse{
 			RequestID: "r1", Role: "admin", Bindings: []string{"connection.r1", "role.admin", "broadcast"}}},
-		{name: "no role", requestID: "r1", subject: "alice", want: &wire.ConnectResponse{
+		{name: "no role", requestID: "r1", subject: "alice", want: &callback.ConnectResponse{
 			RequestID: "r1", Subject: "alice", Bindings: []string{"connection.r1", "subject.alice", "broadcast"}}},
-		{name: "request ID only", requestID: "550e8400-e29b-41d4-a716-446655440000", want: &wire.ConnectResponse{
+		{name: "request ID only", requestID: "550e8400-e29b-41d4-a716-446655440000", want: &callback.ConnectResponse{
 			RequestID: "550e8400-e29b-41d4-a716-446655440000",
 			Bindings:  []string{"connection.550e8400-e29b-41d4-a716-446655440000", "broadcast"}}},
-		{name: "non-ASCII subject", requestID: "r", subject: "zoë", want: &wire.ConnectResponse{
+		{name: "non-ASCII subject", requestID: "r", subject: "zoë", want: &callback.ConnectResponse{
 			RequestID: "r", Subject: "zoë", Bindings: []string{"connection.r", "subject.zoë", "broadcast"}}},
 		{name: "empty request ID", subject: "alice", wantErr: true},
 		{name: "wildcard request ID", requestID: "*", wantErr: true},
@@ -54,7 +54,7 @@ func TestBindings(t *testing.T) {
 		{name: "request ID with space", requestID: "a b", wantErr: true},
 		{name: "request ID with NUL", requestID: "a\x00", wantErr: true},
 		{name: "request ID too long", requestID: strings.Repeat("r", 245), wantErr: true},
-		{name: "request ID at the limit", requestID: strings.Repeat("r", 244), want: &wire.ConnectResponse{
+		{name: "request ID at the limit", requestID: strings.Repeat("r", 244), want: &callback.ConnectResponse{
 			RequestID: strings.Repeat("r", 244),
 			Bindings:  []string{"connection." + strings.Repeat("r", 244), "broadcast"}}},
 		{name: "wildcard subject", requestID: "r", subject: "*", wantErr: true},

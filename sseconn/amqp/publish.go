@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/ssegate/ssegate/internal/errs"
 	"github.com/ssegate/ssegate/internal/wire"
 	"github.com/ssegate/ssegate/sseconn"
 )
@@ -123,13 +124,13 @@ func (p *Publisher) publish(ctx context.Context, key string, keyErr error, ev ss
 	if p.closed {
 		p.mu.RUnlock()
 		outcome = outcomeClosed
-		return fmt.Errorf("amqp: publish %s event: %w", rt, ErrClosed)
+		return errs.Wrapf("amqp", ErrClosed, "publish %s event", rt)
 	}
 	s := p.sess
 	if s == nil {
 		p.mu.RUnlock()
 		outcome = outcomeNotConnected
-		return fmt.Errorf("amqp: publish %s event: %w", rt, ErrNotConnected)
+		return errs.Wrapf("amqp", ErrNotConnected, "publish %s event", rt)
 	}
 	p.inflight.Add(1)
 	p.mu.RUnlock()
@@ -137,7 +138,7 @@ func (p *Publisher) publish(ctx context.Context, key string, keyErr error, ev ss
 
 	if s.blocked.Load() {
 		outcome = outcomeBlocked
-		return fmt.Errorf("amqp: publish %s event: %w", rt, ErrBlocked)
+		return errs.Wrapf("amqp", ErrBlocked, "publish %s event", rt)
 	}
 
 	msg := amqp091.Publishing{ContentType: contentType, DeliveryMode: amqp091.Persistent, Body: body}
@@ -155,7 +156,7 @@ func (p *Publisher) publish(ctx context.Context, key string, keyErr error, ev ss
 			s.settle(id)
 		}
 		outcome = outcomeCanceled
-		return fmt.Errorf("amqp: publish %s event: wait for the channel: %w", rt, ctx.Err())
+		return errs.Wrapf("amqp", ctx.Err(), "publish %s event: wait for the channel", rt)
 	}
 	start := time.Now()
 	dc, err := s.ch.PublishWithDeferredConfirmWithContext(ctx, p.exchange, key, p.cfg.mandatory, false, msg)
@@ -167,12 +168,12 @@ func (p *Publisher) publish(ctx context.Context, key string, keyErr error, ev ss
 		switch {
 		case ctx.Err() != nil:
 			outcome = outcomeCanceled
-			return fmt.Errorf("amqp: publish %s event: %w", rt, err)
+			return errs.Wrapf("amqp", err, "publish %s event", rt)
 		case s.ch.IsClosed() || errors.Is(err, amqp091.ErrClosed):
 			outcome = outcomeNotConnected
-			return fmt.Errorf("amqp: publish %s event: %w: %w", rt, ErrNotConnected, err)
+			return errs.Wrapf("amqp", fmt.Errorf("%w: %w", ErrNotConnected, err), "publish %s event", rt)
 		}
-		return fmt.Errorf("amqp: publish %s event: %w", rt, err)
+		return errs.Wrapf("amqp", err, "publish %s event", rt)
 	}
 	if dc == nil { // the channel is always in confirm mode
 		if p.cfg.mandatory {
@@ -187,17 +188,17 @@ func (p *Publisher) publish(ctx context.Context, key string, keyErr error, ev ss
 	switch {
 	case err != nil:
 		outcome = outcomeUnconfirmed
-		return fmt.Errorf("amqp: publish %s event: %w: %w", rt, ErrUnconfirmed, err)
+		return errs.Wrapf("amqp", fmt.Errorf("%w: %w", ErrUnconfirmed, err), "publish %s event", rt)
 	case !acked && s.ch.IsClosed():
 		// amqp091 fails pending confirms as nacks when the channel closes.
 		outcome = outcomeUnconfirmed
-		return fmt.Errorf("amqp: publish %s event: %w: %w", rt, ErrUnconfirmed, errConnectionLost)
+		return errs.Wrapf("amqp", fmt.Errorf("%w: %w", ErrUnconfirmed, errConnectionLost), "publish %s event", rt)
 	case !acked:
 		outcome = outcomeNacked
-		return fmt.Errorf("amqp: publish %s event: %w", rt, ErrNacked)
+		return errs.Wrapf("amqp", ErrNacked, "publish %s event", rt)
 	case returned:
 		outcome = outcomeUnroutable
-		return fmt.Errorf("amqp: publish %s event: %w", rt, ErrUnroutable)
+		return errs.Wrapf("amqp", ErrUnroutable, "publish %s event", rt)
 	}
 	outcome = outcomeOK
 	return nil

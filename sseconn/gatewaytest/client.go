@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/ssegate/ssegate/internal/sse"
 	"github.com/ssegate/ssegate/internal/uuid"
 )
 
@@ -21,15 +22,19 @@ var ErrClosed = errors.New("gatewaytest: server closed")
 // maxErrorBody bounds the body of a non-stream answer that Connect keeps.
 const maxErrorBody = 1 << 20
 
-// An Event is one event as a browser's EventSource parses it from the
-// stream. Name is the "event:" field as sent ("" when there is none, where
-// a browser would say "message"); Data is the data lines joined with "\n".
-// A generation-2 gateway's envelope is not unwrapped: use [Event.Unwrap] to
-// compare events the same way under both generations. The control events
-// of generation 2 have Name "ready" and "rejected". Heartbeats and other
-// comments are not events.
+// An Event is one SSE event: as a browser's EventSource parses it from a
+// stream, or as a backend sent it in a [SendRequest].
+//
+// On a stream, a generation-2 gateway's envelope is not unwrapped: use
+// [Event.Unwrap] to compare events the same way under both generations. The
+// control events of generation 2 have Name "ready" and "rejected".
+// Heartbeats and other comments are not events.
 type Event struct {
+	// Name is the event's name: the "event:" field as sent. It is "" for an
+	// unnamed event, where a browser would say "message".
 	Name string
+	// Data is the event's data; on a stream, its data lines joined with
+	// "\n".
 	Data string
 }
 
@@ -209,9 +214,9 @@ func (s *Server) removeStream(st *Stream) {
 // read parses the stream until it ends.
 func (st *Stream) read() {
 	defer close(st.readerDone)
-	p := newSSEParser(st.rc)
+	p := sse.NewParser(st.rc, sse.DefaultMaxLine)
 	for {
-		ev, err := p.next()
+		ev, err := p.Next()
 		st.mu.Lock()
 		if err != nil {
 			if st.closing || errors.Is(err, io.EOF) {
@@ -221,7 +226,7 @@ func (st *Stream) read() {
 			}
 			st.err = err
 		} else {
-			st.events = append(st.events, ev)
+			st.events = append(st.events, Event(ev))
 		}
 		close(st.wake)
 		st.wake = make(chan struct{})

@@ -52,12 +52,12 @@ type conn struct {
 
 	mu           sync.Mutex // guards the fields below, and every write to w
 	state        connState
-	opened       bool         // the 2xx answer was written: a disconnect callback is due at the end
-	buf          []wire.Event // sends buffered while connecting
-	closePending bool         // a close was buffered while connecting
-	dropped      bool         // DropStream: the next write fails
-	aborted      bool         // Restart: abort the browser's TCP connection
-	reason       string       // why the stream ended; "" if never opened
+	opened       bool    // the 2xx answer was written: a disconnect callback is due at the end
+	buf          []Event // sends buffered while connecting
+	closePending bool    // a close was buffered while connecting
+	dropped      bool    // DropStream: the next write fails
+	aborted      bool    // Restart: abort the browser's TCP connection
+	reason       string  // why the stream ended; "" if never opened
 }
 
 // writeLocked writes b to the browser and flushes it. c.mu must be held.
@@ -230,7 +230,7 @@ func (s *Server) reject(w http.ResponseWriter, res callbackResult) {
 	}{res.status, res.reason})
 	setSSEHeaders(w.Header())
 	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(appendFrame(nil, 2, wire.Event{Name: eventRejected, Data: string(data)}))
+	_, _ = w.Write(appendFrame(nil, 2, Event{Name: eventRejected, Data: string(data)}))
 }
 
 // endLocked forgets c. With notify, a stream that was opened gets a

@@ -469,3 +469,29 @@ func TestInvalidGeneration(t *testing.T) {
 	gw := gatewaytest.NewServer("http://127.0.0.1:1/", gatewaytest.WithGeneration(3))
 	gw.Close()
 }
+
+// Without WithCallbackTimeout, a connect callback that never answers is
+// given up after the reference gateway's 5 s, and the browser gets 504
+// GATEWAY_TIMEOUT. It takes 5 s, so it runs in parallel with the other
+// parallel tests.
+func TestConnectDefaultCallbackTimeout(t *testing.T) {
+	t.Parallel()
+	if gatewaytest.DefaultCallbackTimeout != 5*time.Second {
+		t.Errorf("DefaultCallbackTimeout = %v, want 5s", gatewaytest.DefaultCallbackTimeout)
+	}
+	b := newBackend(t, hang)
+	gw := newGateway(t, b.callbackURL())
+	start := time.Now()
+	st := connect(t, gw, "/api/sse/tasks?task_id=42", nil)
+	elapsed := time.Since(start)
+	got := answer{st.StatusCode, st.Header.Get("Content-Type"), string(st.Body())}
+	want := answer{http.StatusGatewayTimeout, jsonCT, errorBody("GATEWAY_TIMEOUT", "Backend did not respond in time")}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("answer (-want +got):\n%s", diff)
+	}
+	// The timer cannot fire early; the upper bound leaves room for a noisy
+	// machine but not for a second timeout.
+	if elapsed < 5*time.Second || elapsed > 9*time.Second {
+		t.Errorf("answered after %v, want 5 s", elapsed)
+	}
+}

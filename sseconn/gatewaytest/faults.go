@@ -5,14 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"time"
-
-	"github.com/ssegate/ssegate/internal/wire"
 )
-
-// SendRequest is the body of one POST /internal/send, as [Server.Sends]
-// records it. It names the module's internal wire type so that users can
-// name it too.
-type SendRequest = wire.SendRequest
 
 // RefuseConnections makes the gateway unreachable at the TCP level, like a
 // gateway process that is not running: it closes the listener, so that a

@@ -129,7 +129,7 @@ func TestFailNextSends(t *testing.T) {
 			if diff := cmp.Diff([]gatewaytest.Event{{Data: "passed"}}, readAll(t, st)); diff != "" {
 				t.Errorf("events (-want +got):\n%s", diff)
 			}
-			want := []gatewaytest.SendRequest{{Token: st.Token(), Event: &wire.Event{Data: "passed"}, Close: true}}
+			want := []gatewaytest.SendRequest{{Token: st.Token(), Event: &gatewaytest.Event{Data: "passed"}, Close: true}}
 			if diff := cmp.Diff(want, gw.Sends()); diff != "" {
 				t.Errorf("Sends (-want +got):\n%s", diff)
 			}
@@ -240,9 +240,9 @@ func TestSendsLog(t *testing.T) {
 	sendOK(t, gw, st.Token(), &wire.Event{Data: "b"}, true)
 	want := []gatewaytest.SendRequest{
 		{Token: st.Token()},
-		{Token: st.Token(), Event: &wire.Event{Name: "a", Data: "{}"}},
+		{Token: st.Token(), Event: &gatewaytest.Event{Name: "a", Data: "{}"}},
 		{Token: "gone"},
-		{Token: st.Token(), Event: &wire.Event{Data: "b"}, Close: true},
+		{Token: st.Token(), Event: &gatewaytest.Event{Data: "b"}, Close: true},
 	}
 	got := gw.Sends()
 	if diff := cmp.Diff(want, got); diff != "" {

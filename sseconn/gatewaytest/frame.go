@@ -1,10 +1,6 @@
 package gatewaytest
 
-import (
-	"strings"
-
-	"github.com/ssegate/ssegate/internal/wire"
-)
+import "strings"
 
 // Control event names of generation 2.
 const (
@@ -28,7 +24,7 @@ const (
 // {"type":"<name>","payload":<data>}, with name and data embedded raw, as the
 // reference gateway does: data that is not JSON gives the browser broken
 // JSON.
-func appendFrame(b []byte, gen int, ev wire.Event) []byte {
+func appendFrame(b []byte, gen int, ev Event) []byte {
 	name, data := ev.Name, ev.Data
 	if gen >= 2 && name != "" && name != eventReady && name != eventRejected {
 		data = `{"type":"` + name + `","payload":` + data + `}`

@@ -3,8 +3,6 @@ package gatewaytest
 import (
 	"log/slog"
 	"time"
-
-	"github.com/ssegate/ssegate/internal/wire"
 )
 
 // Defaults of the reference gateway (PROTOCOL.md sections 1 to 3).
@@ -18,8 +16,9 @@ const (
 	// DefaultHeartbeat is the interval of ": heartbeat" comments on every
 	// open stream.
 	DefaultHeartbeat = 15 * time.Second
-	// DefaultMaxBodyBytes is the body limit of POST /internal/send.
-	DefaultMaxBodyBytes = wire.MaxBodyBytes
+	// DefaultMaxBodyBytes is the body limit of POST /internal/send: the
+	// reference gateway's 100 KiB.
+	DefaultMaxBodyBytes = 100 * 1024
 )
 
 // An Option configures a [Server]. Options are made by the With functions of

@@ -12,6 +12,20 @@ import (
 	"github.com/ssegate/ssegate/internal/wire"
 )
 
+// SendRequest is the body of one well-formed POST /internal/send, as
+// [Server.Sends] records it.
+type SendRequest struct {
+	// Token is the token of the stream the request is for.
+	Token string
+	// Event is the event to write, as the backend sent it; nil for a
+	// request without one (a close, or the no-op that tells whether Token
+	// is alive).
+	Event *Event
+	// Close reports whether the request ends the stream, after writing
+	// Event if there is one.
+	Close bool
+}
+
 // serveSend handles POST /internal/send (PROTOCOL.md section 3).
 func (s *Server) serveSend(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
@@ -118,7 +132,7 @@ func (s *Server) serveSend(w http.ResponseWriter, r *http.Request) {
 }
 
 // eventName is ev's name for logs.
-func eventName(ev *wire.Event) string {
+func eventName(ev *Event) string {
 	if ev == nil {
 		return ""
 	}
@@ -140,7 +154,7 @@ const codeSyntax = "syntax"
 // express.json() in strict mode (an empty body is {}, only an object or an
 // array is accepted) and then checks of the raw JSON types. It returns the
 // request, or an error code (codeSyntax or a wire.Code*) and message.
-func parseSend(body []byte) (req wire.SendRequest, code, msg string) {
+func parseSend(body []byte) (req SendRequest, code, msg string) {
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 {
 		body = []byte("{}")
@@ -165,7 +179,7 @@ func parseSend(body []byte) (req wire.SendRequest, code, msg string) {
 		if err := json.Unmarshal(raw, &ev); err != nil {
 			return req, wire.CodeEventType, "event must be an object"
 		}
-		req.Event = &wire.Event{}
+		req.Event = &Event{}
 		if err := unmarshalString(ev["data"], &req.Event.Data); err != nil {
 			return req, wire.CodeEventDataMissing, "event.data is required and must be a string"
 		}

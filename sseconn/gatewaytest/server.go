@@ -55,7 +55,7 @@ type Server struct {
 	conns        map[string]*conn      // live tokens
 	streamTokens map[string]string     // Connect's stream id -> token
 	streams      map[*Stream]struct{}  // open client streams
-	sends        []wire.SendRequest    // well-formed /internal/send bodies
+	sends        []SendRequest         // well-formed /internal/send bodies
 	sendAttempts int                   // every POST /internal/send
 	sendDelay    time.Duration         // DelaySends
 	failSends    int                   // FailNextSends count

@@ -242,3 +242,19 @@ func TestDropStreamWhileConnecting(t *testing.T) {
 		t.Errorf("unexpected events %+v", evs)
 	}
 }
+
+// The heartbeat interval defaults to the reference gateway's 15 s. (Waiting
+// for one would take 15 s; WithHeartbeat's behaviour is TestHeartbeat.)
+func TestDefaultHeartbeat(t *testing.T) {
+	if gatewaytest.DefaultHeartbeat != 15*time.Second {
+		t.Errorf("DefaultHeartbeat = %v, want 15s", gatewaytest.DefaultHeartbeat)
+	}
+}
+
+// The body limit of POST /internal/send defaults to the reference
+// gateway's, which the rest of the module knows as wire.MaxBodyBytes.
+func TestDefaultMaxBodyBytes(t *testing.T) {
+	if gatewaytest.DefaultMaxBodyBytes != wire.MaxBodyBytes {
+		t.Errorf("DefaultMaxBodyBytes = %d, want %d", gatewaytest.DefaultMaxBodyBytes, wire.MaxBodyBytes)
+	}
+}

@@ -1,12 +1,13 @@
 package sseclient
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"io"
 	"strings"
 	"testing"
+
+	"github.com/ssegate/ssegate/internal/sse"
 )
 
 // FuzzNext checks that the parser never panics nor loops, and that every
@@ -24,7 +25,7 @@ func FuzzNext(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		body := io.NopCloser(strings.NewReader(s))
-		st := &Stream{body: body, r: bufio.NewReaderSize(body, 16)}
+		st := &Stream{body: body, p: sse.NewParser(body, MaxEventBytes)}
 		for range len(s) + 1 { // each event consumes at least one byte
 			ev, err := st.Next(context.Background())
 			if errors.Is(err, io.EOF) || errors.Is(err, ErrEventTooLarge) {

@@ -15,12 +15,12 @@
 //
 // Open fails for an answer that is not a 200 event stream, with an error that
 // quotes the start of the answer's body. Next returns io.EOF once the stream
-// ended, ErrEventTooLarge for an event over the size cap, and ctx.Err() when
-// ctx ends first.
+// ended, ErrEventTooLarge for a line or an event's data over
+// MaxEventBytes, and ctx.Err() when ctx ends first. Events are parsed as a
+// browser parses them, by the module's one SSE parser.
 package sseclient
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -28,14 +28,14 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"strings"
 	"sync"
 
+	"github.com/ssegate/ssegate/internal/sse"
 	"github.com/ssegate/ssegate/sseconn/gatewaytest"
 )
 
-// MaxEventBytes caps one event, field names and line ends included, so that
-// a stream that never ends a line cannot exhaust memory.
+// MaxEventBytes caps one line and the data of one event, so that a stream
+// that never ends a line cannot exhaust memory.
 const MaxEventBytes = 1 << 20
 
 // ErrEventTooLarge is returned by [Stream.Next] for an event larger than
@@ -45,7 +45,7 @@ var ErrEventTooLarge = errors.New("sseclient: event too large")
 // Stream is one open event stream.
 type Stream struct {
 	body io.ReadCloser
-	r    *bufio.Reader
+	p    *sse.Parser
 
 	closeOnce sync.Once
 }
@@ -74,7 +74,7 @@ func Open(ctx context.Context, client *http.Client, url string) (*Stream, error)
 		return nil, fmt.Errorf("sseclient: open stream: %s (%s): %s",
 			resp.Status, resp.Header.Get("Content-Type"), bytes.TrimSpace(body))
 	}
-	return &Stream{body: resp.Body, r: bufio.NewReader(resp.Body)}, nil
+	return &Stream{body: resp.Body, p: sse.NewParser(resp.Body, MaxEventBytes)}, nil
 }
 
 // Next returns the next event, waiting until one is complete, the stream
@@ -90,76 +90,13 @@ func (s *Stream) Next(ctx context.Context) (gatewaytest.Event, error) {
 	return ev, err
 }
 
-// next parses lines up to the next dispatched event, as the HTML
-// standard's event-stream interpretation says: "event" sets the name,
-// "data" lines are joined with "\n", a blank line dispatches, and an event
-// without any data line is not dispatched.
+// next returns the next event of the stream, parsed as a browser does.
 func (s *Stream) next() (gatewaytest.Event, error) {
-	var (
-		name    string
-		data    strings.Builder
-		hasData bool
-		size    int
-	)
-	for {
-		line, err := s.readLine(max(MaxEventBytes-size, 0))
-		if err != nil {
-			if errors.Is(err, io.ErrUnexpectedEOF) {
-				err = io.EOF // an unfinished event at the end is discarded
-			}
-			return gatewaytest.Event{}, err
-		}
-		size += len(line) + 1
-		if line == "" {
-			if hasData {
-				return gatewaytest.Event{Name: name, Data: data.String()}, nil
-			}
-			name = ""
-			continue
-		}
-		field, value, _ := strings.Cut(line, ":")
-		value = strings.TrimPrefix(value, " ")
-		switch field {
-		case "": // a comment, such as ": heartbeat"
-		case "event":
-			name = value
-		case "data":
-			if hasData {
-				data.WriteByte('\n')
-			}
-			data.WriteString(value)
-			hasData = true
-		}
+	ev, err := s.p.Next()
+	if errors.Is(err, sse.ErrTooLong) {
+		return gatewaytest.Event{}, ErrEventTooLarge
 	}
-}
-
-// readLine reads one line without its line end, failing past limit bytes.
-// A line ends with LF, CRLF or a lone CR, as the HTML standard says (the
-// gateway writes LF).
-func (s *Stream) readLine(limit int) (string, error) {
-	var buf []byte
-	for {
-		c, err := s.r.ReadByte()
-		if err != nil {
-			if errors.Is(err, io.EOF) && len(buf) > 0 {
-				return "", io.ErrUnexpectedEOF
-			}
-			return "", err
-		}
-		switch c {
-		case '\n':
-			return string(buf), nil
-		case '\r':
-			if next, err := s.r.Peek(1); err == nil && next[0] == '\n' {
-				_, _ = s.r.ReadByte() // CRLF is one line end
-			}
-			return string(buf), nil
-		}
-		if len(buf) >= limit {
-			return "", ErrEventTooLarge
-		}
-		buf = append(buf, c)
-	}
+	return gatewaytest.Event(ev), err
 }
 
 // Close closes the stream, as a browser tab that goes away. It may be called

@@ -55,16 +55,19 @@ function onTaskEvent(name, msg) {
       $('result').hidden = false;
       break;
     case 'task_failed':
+      // The runner ends a cancelled task as task_failed with code CANCELLED,
+      // and an unknown or expired one with code TASK_NOT_FOUND.
+      if (msg.data.code === 'CANCELLED') {
+        setStatus('cancelled');
+        $('text').textContent = 'Cancelled';
+        break;
+      }
       setStatus('failed');
       fail(msg.data.error);
       break;
-    case 'task_cancelled':
+    case 'task_cancelled': // only with task.WithCancelledEvent
       setStatus('cancelled');
       $('text').textContent = 'Cancelled';
-      break;
-    case 'error':
-      setStatus('failed');
-      fail(msg.data.error);
       break;
     case 'connection_close':
       // The gateway ends the stream now; without close() the EventSource

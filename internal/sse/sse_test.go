@@ -1,8 +1,7 @@
-package gatewaytest
+package sse
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"io"
 	"strings"
@@ -10,16 +9,14 @@ import (
 	"testing/iotest"
 
 	"github.com/google/go-cmp/cmp"
-
-	"github.com/ssegate/ssegate/internal/wire"
 )
 
 // parseAll parses every event of in.
 func parseAll(r io.Reader) ([]Event, error) {
-	p := newSSEParser(r)
+	p := NewParser(r, DefaultMaxLine)
 	var evs []Event
 	for {
-		ev, err := p.next()
+		ev, err := p.Next()
 		if err == io.EOF {
 			return evs, nil
 		}
@@ -30,7 +27,7 @@ func parseAll(r io.Reader) ([]Event, error) {
 	}
 }
 
-func TestSSEParser(t *testing.T) {
+func TestParser(t *testing.T) {
 	tests := []struct {
 		name string
 		in   string
@@ -82,7 +79,7 @@ func TestSSEParser(t *testing.T) {
 	}
 }
 
-func TestSSEParserReadError(t *testing.T) {
+func TestParserReadError(t *testing.T) {
 	boom := errors.New("boom")
 	r := io.MultiReader(strings.NewReader("data: x\n\ndata: y\n"), iotest.ErrReader(boom))
 	got, err := parseAll(r)
@@ -94,7 +91,7 @@ func TestSSEParserReadError(t *testing.T) {
 	}
 }
 
-func TestSSEParserLimit(t *testing.T) {
+func TestParserLimit(t *testing.T) {
 	const limit = 10
 	tests := []struct {
 		name    string
@@ -102,18 +99,17 @@ func TestSSEParserLimit(t *testing.T) {
 		wantErr error
 	}{
 		{"line at the limit", "data:12345\n\n", nil},
-		{"line above the limit", "data:123456\n\n", errSSELineTooLong},
-		{"unterminated line above the limit", "data:123456", errSSELineTooLong},
+		{"line above the limit", "data:123456\n\n", ErrTooLong},
+		{"unterminated line above the limit", "data:123456", ErrTooLong},
 		{"data at the limit", "data:1234\ndata:1234\n\n", nil},
-		{"data above the limit", "data:1234\ndata:1234\ndata:\n\n", errSSELineTooLong},
+		{"data above the limit", "data:1234\ndata:1234\ndata:\n\n", ErrTooLong},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := newSSEParser(strings.NewReader(tt.in))
-			p.max = limit
+			p := NewParser(strings.NewReader(tt.in), limit)
 			var err error
 			for err == nil {
-				_, err = p.next()
+				_, err = p.Next()
 			}
 			if tt.wantErr == nil {
 				tt.wantErr = io.EOF
@@ -172,7 +168,7 @@ func referenceParse(in string) []Event {
 	return evs
 }
 
-func FuzzSSEParser(f *testing.F) {
+func FuzzParser(f *testing.F) {
 	for _, s := range []string{
 		"data: x\n\n",
 		"event: a\r\ndata: {}\r\n\r\n",
@@ -198,57 +194,11 @@ func FuzzSSEParser(f *testing.F) {
 	})
 }
 
-// FuzzFrameRoundTrip checks that what the gateway frames, the parser reads
-// back, and Unwrap undoes generation 2's envelope.
-func FuzzFrameRoundTrip(f *testing.F) {
-	f.Add("task_event", `{"progress":0.5}`, true)
-	f.Add("", "line1\nline2", false)
-	f.Add("multi", "{\n\"a\": 1\n}", true)
-	f.Add("", "", true)
-	f.Add("ready", "", true)
-	f.Fuzz(func(t *testing.T, name, data string, gen2 bool) {
-		// The gateway splits data on LF only, and a name is one line: a CR
-		// in either, or a name needing JSON escapes, is the sender's bug
-		// (sseconn rejects it before sending).
-		if strings.ContainsAny(name, "\r\n") || strings.Contains(data, "\r") {
-			t.Skip()
-		}
-		gen := 1
-		if gen2 {
-			gen = 2
-		}
-		wrapped := gen == 2 && name != "" && name != eventReady && name != eventRejected
-		if wrapped {
-			quoted, _ := json.Marshal(name)
-			if string(quoted) != `"`+name+`"` || !json.Valid([]byte(data)) || strings.Trim(data, " \t\n") != data {
-				t.Skip()
-			}
-		}
-		if name == "" && (Event{Data: data}).Unwrap() != (Event{Data: data}) {
-			t.Skip() // an unnamed event that looks like an envelope: ambiguous by design
-		}
-		framed := appendFrame(nil, gen, wire.Event{Name: name, Data: data})
-		got, err := parseAll(bytes.NewReader(framed))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(got) != 1 {
-			t.Fatalf("frame %q parsed as %d events", framed, len(got))
-		}
-		if wrapped && got[0].Name != "" {
-			t.Errorf("generation 2 event %q not wrapped: %q", name, framed)
-		}
-		if diff := cmp.Diff(Event{Name: name, Data: data}, got[0].Unwrap()); diff != "" {
-			t.Errorf("frame %q (-sent +parsed):\n%s", framed, diff)
-		}
-	})
-}
-
-func BenchmarkSSEParser(b *testing.B) {
+func BenchmarkParser(b *testing.B) {
 	var in []byte
 	for range 100 {
-		in = appendFrame(in, 2, wire.Event{Name: "task_event", Data: `{"event_type":"progress_update","task_id":"42","data":{"text":"working","value":0.5}}`})
-		in = append(in, frameHeartbeat...)
+		in = append(in, `data: {"type":"task_event","payload":{"event_type":"progress_update","task_id":"42","data":{"text":"working","value":0.5}}}`+"\n\n"...)
+		in = append(in, ": heartbeat\n\n"...)
 	}
 	b.SetBytes(int64(len(in)))
 	b.ReportAllocs()
@@ -256,14 +206,5 @@ func BenchmarkSSEParser(b *testing.B) {
 		if _, err := parseAll(bytes.NewReader(in)); err != nil {
 			b.Fatal(err)
 		}
-	}
-}
-
-func BenchmarkAppendFrame(b *testing.B) {
-	ev := wire.Event{Name: "task_event", Data: `{"event_type":"progress_update","task_id":"42","data":{"text":"working","value":0.5}}`}
-	buf := make([]byte, 0, 512)
-	b.ReportAllocs()
-	for b.Loop() {
-		buf = appendFrame(buf[:0], 2, ev)
 	}
 }

@@ -1,4 +1,7 @@
-package gatewaytest
+// Package sse reads Server-Sent Events streams the way a browser's
+// EventSource does. gatewaytest's browser streams and the examples' terminal
+// client both read events with it.
+package sse
 
 import (
 	"bufio"
@@ -7,19 +10,26 @@ import (
 	"io"
 )
 
-// maxSSELine bounds one line, and the data of one event, that the parser
-// accepts. It is far above anything the gateway writes for a body within
-// its limit.
-const maxSSELine = 16 << 20
+// DefaultMaxLine is a bound for one line, and for the data of one event,
+// far above anything a gateway writes for a body within its limit.
+const DefaultMaxLine = 16 << 20
 
-// errSSELineTooLong is returned by the parser for a line or an event above
-// maxSSELine.
-var errSSELineTooLong = errors.New("gatewaytest: SSE line or event too long")
+// ErrTooLong is returned by [Parser.Next] for a line or an event's data
+// above the parser's bound.
+var ErrTooLong = errors.New("SSE line or event too long")
 
 // utf8BOM is stripped once at the start of a stream, as a browser does.
 var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
 
-// An sseParser reads events from an event stream the way a browser's
+// Event is one dispatched event. Name is the "event:" field as sent, ""
+// when there is none (where a browser would say "message"); Data is the
+// data lines joined with "\n".
+type Event struct {
+	Name string
+	Data string
+}
+
+// A Parser reads events from an event stream the way a browser's
 // EventSource does (WHATWG HTML, "Server-sent events", event stream
 // interpretation):
 //
@@ -37,9 +47,9 @@ var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
 //     is discarded.
 //
 // Unlike a browser it does not decode UTF-8 (bytes are kept as they are)
-// and it keeps the name as sent: an event without an "event" field has the
-// empty Name, not "message".
-type sseParser struct {
+// and it keeps the name as sent. A Parser is used by one goroutine at a
+// time.
+type Parser struct {
 	r       *bufio.Reader
 	line    []byte
 	data    []byte // data lines so far, each followed by '\n'
@@ -49,14 +59,20 @@ type sseParser struct {
 	max     int  // bound of a line and of an event's data
 }
 
-func newSSEParser(r io.Reader) *sseParser {
-	return &sseParser{r: bufio.NewReaderSize(r, 4096), max: maxSSELine}
+// NewParser returns a parser of the stream r that fails with [ErrTooLong]
+// on a line, or an event's data, longer than maxLine bytes. A maxLine of
+// zero or less means [DefaultMaxLine].
+func NewParser(r io.Reader, maxLine int) *Parser {
+	if maxLine <= 0 {
+		maxLine = DefaultMaxLine
+	}
+	return &Parser{r: bufio.NewReaderSize(r, 4096), max: maxLine}
 }
 
-// next returns the next dispatched event. At the end of the stream it
+// Next returns the next dispatched event. At the end of the stream it
 // returns io.EOF, and any pending, unterminated event is discarded. Other
 // read errors are returned as they are.
-func (p *sseParser) next() (Event, error) {
+func (p *Parser) Next() (Event, error) {
 	for {
 		line, err := p.readLine()
 		if err != nil {
@@ -87,7 +103,7 @@ func (p *sseParser) next() (Event, error) {
 			p.name = string(value)
 		case "data":
 			if len(p.data)+len(value)+1 > p.max {
-				return Event{}, errSSELineTooLong
+				return Event{}, ErrTooLong
 			}
 			p.data = append(p.data, value...)
 			p.data = append(p.data, '\n')
@@ -98,7 +114,7 @@ func (p *sseParser) next() (Event, error) {
 // readLine returns the next line without its terminator. The returned slice
 // is valid until the next call. A final line without a terminator is not a
 // line: readLine then returns the read error (io.EOF at a clean end).
-func (p *sseParser) readLine() ([]byte, error) {
+func (p *Parser) readLine() ([]byte, error) {
 	p.line = p.line[:0]
 	for {
 		if p.skipLF {
@@ -122,7 +138,7 @@ func (p *sseParser) readLine() ([]byte, error) {
 			i = len(buf)
 		}
 		if len(p.line)+i > p.max {
-			return nil, errSSELineTooLong
+			return nil, ErrTooLong
 		}
 		p.line = append(p.line, buf[:i]...)
 		if i == len(buf) {
@@ -136,7 +152,7 @@ func (p *sseParser) readLine() ([]byte, error) {
 }
 
 // firstLine strips a byte order mark from the stream's first line.
-func (p *sseParser) firstLine(line []byte) []byte {
+func (p *Parser) firstLine(line []byte) []byte {
 	if p.started {
 		return line
 	}
