@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -349,4 +350,73 @@ func BenchmarkBroadcast(b *testing.B) {
 		})
 		b.ReportMetric(float64(b.N*broadcastSize)/b.Elapsed().Seconds(), "sends/s")
 	})
+}
+
+// benchInterleaved alternates, send by send, Manager.Send and the
+// plain-timeout loop's POST, each to its own loopback server, timing each
+// side on its own. Drifting load then hits both sides within microseconds
+// of each other. It reports "ratio" (plain-timeout time ÷ manager time, a
+// throughput ratio) and each side's mean duration. ns/op covers one send of
+// each side.
+func benchInterleaved(b *testing.B, goroutines int) {
+	srvM, connsM := newSendServer(b)
+	srvP, connsP := newSendServer(b)
+	m, ids := newBenchManager(b, srvM, goroutines)
+	c := newPlainClient(b)
+	url := srvP.URL + wire.SendPath
+	bodies := make([][]byte, goroutines)
+	for i := range bodies {
+		bodies[i] = plainBody(b, uuid.New(), benchEvent)
+	}
+	var managerNS, plainNS, sends atomic.Int64
+	var next atomic.Int64
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	loop := func(more func() bool) {
+		i := int(next.Add(1)-1) % goroutines
+		var mNS, pNS, n int64
+		for more() {
+			t0 := time.Now()
+			if err := m.Send(ctx, ids[i], benchEvent); err != nil {
+				b.Error(err)
+				return
+			}
+			t1 := time.Now()
+			if err := plainPost(ctx, c, url, bodies[i], benchTimeout); err != nil {
+				b.Error(err)
+				return
+			}
+			t2 := time.Now()
+			mNS += int64(t1.Sub(t0))
+			pNS += int64(t2.Sub(t1))
+			n++
+		}
+		managerNS.Add(mNS)
+		plainNS.Add(pNS)
+		sends.Add(n)
+	}
+	if goroutines == 1 {
+		loop(b.Loop)
+	} else {
+		b.SetParallelism(goroutines / runtime.GOMAXPROCS(0))
+		b.RunParallel(func(pb *testing.PB) { loop(pb.Next) })
+	}
+	b.StopTimer()
+	if n := sends.Load(); n > 0 && managerNS.Load() > 0 {
+		b.ReportMetric(float64(plainNS.Load())/float64(managerNS.Load()), "ratio")
+		b.ReportMetric(float64(managerNS.Load())/float64(n), "manager-ns/send")
+		b.ReportMetric(float64(plainNS.Load())/float64(n), "plain-timeout-ns/send")
+	}
+	if n := connsM.Load() + connsP.Load(); n > 2*benchPoolSize {
+		b.Errorf("servers accepted %d connections: keep-alive connections are not reused", n)
+	}
+}
+
+// BenchmarkSendInterleaved alternates a manager send and a plain-timeout
+// send in one loop, sequentially ("seq", one goroutine) and with 8
+// goroutines ("par8", 8 ÷ GOMAXPROCS per processor).
+func BenchmarkSendInterleaved(b *testing.B) {
+	b.Run("seq", func(b *testing.B) { benchInterleaved(b, 1) })
+	b.Run("par8", func(b *testing.B) { benchInterleaved(b, 8) })
 }
