@@ -146,8 +146,8 @@ func appendString(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
-		if i+8 <= len(s) && plainWord(load64(s, i)) {
-			i += 8
+		if j := skipPlainWords(s, i); j > i {
+			i = j
 			continue
 		}
 		if c := s[i]; c < utf8.RuneSelf {

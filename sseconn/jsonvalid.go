@@ -1,5 +1,10 @@
 package sseconn
 
+import (
+	"encoding/binary"
+	"unsafe"
+)
+
 // validJSON reports whether s is one valid JSON value, with exactly the
 // answer of encoding/json's Valid (FuzzValidJSON holds it to it), several
 // times faster: Valid runs a byte-at-a-time state machine, and every named
@@ -131,8 +136,8 @@ func array(s string, i, depth int) (int, bool) {
 // included.
 func str(s string, i int) (int, bool) {
 	for i < len(s) {
-		if i+8 <= len(s) && stringWord(load64(s, i)) {
-			i += 8
+		if j := skipStringWords(s, i); j > i {
+			i = j
 			continue
 		}
 		switch c := s[i]; {
@@ -218,11 +223,29 @@ var unhexAny = func() (t [256]byte) {
 	return t
 }()
 
-// load64 returns the 8 bytes of s at i as a little-endian word.
-func load64(s string, i int) uint64 {
-	_ = s[i+7]
-	return uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
-		uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+// skipStringWords returns the first index from i, in steps of 8 bytes, at
+// which the next 8 bytes of s are not all stringWord (or fewer than 8
+// remain). It reads s through a byte view, which it never writes, so that
+// each word is one load.
+func skipStringWords(s string, i int) int {
+	b := unsafe.Slice(unsafe.StringData(s), len(s))
+	for ; i+8 <= len(b); i += 8 {
+		if !stringWord(binary.LittleEndian.Uint64(b[i:])) {
+			return i
+		}
+	}
+	return i
+}
+
+// skipPlainWords is skipStringWords for plainWord.
+func skipPlainWords(s string, i int) int {
+	b := unsafe.Slice(unsafe.StringData(s), len(s))
+	for ; i+8 <= len(b); i += 8 {
+		if !plainWord(binary.LittleEndian.Uint64(b[i:])) {
+			return i
+		}
+	}
+	return i
 }
 
 const (
