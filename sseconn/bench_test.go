@@ -355,9 +355,7 @@ func BenchmarkBroadcast(b *testing.B) {
 // benchInterleaved alternates, send by send, Manager.Send and the
 // plain-timeout loop's POST, each to its own loopback server, timing each
 // side on its own. Drifting load then hits both sides within microseconds
-// of each other. It reports "ratio" (plain-timeout time ÷ manager time, a
-// throughput ratio) and each side's mean duration. ns/op covers one send of
-// each side.
+// of each other.
 func benchInterleaved(b *testing.B, goroutines int) {
 	srvM, connsM := newSendServer(b)
 	srvP, connsP := newSendServer(b)
@@ -368,22 +366,32 @@ func benchInterleaved(b *testing.B, goroutines int) {
 	for i := range bodies {
 		bodies[i] = plainBody(b, uuid.New(), benchEvent)
 	}
-	var managerNS, plainNS, sends atomic.Int64
-	var next atomic.Int64
 	ctx := context.Background()
-	b.ReportAllocs()
-	b.ResetTimer()
+	interleave(b, goroutines,
+		func(i int) error { return m.Send(ctx, ids[i], benchEvent) },
+		func(i int) error { return plainPost(ctx, c, url, bodies[i], benchTimeout) })
+	if n := connsM.Load() + connsP.Load(); n > 2*benchPoolSize {
+		b.Errorf("servers accepted %d connections: keep-alive connections are not reused", n)
+	}
+}
+
+// interleave runs managerSend(i) and plainSend(i) alternately, with
+// goroutines goroutines each using its own i, and reports "ratio" (the
+// plain side's time ÷ the manager's, a throughput ratio) and each side's
+// mean duration per send. ns/op covers one send of each side.
+func interleave(b *testing.B, goroutines int, managerSend, plainSend func(i int) error) {
+	var managerNS, plainNS, sends, next atomic.Int64
 	loop := func(more func() bool) {
 		i := int(next.Add(1)-1) % goroutines
 		var mNS, pNS, n int64
 		for more() {
 			t0 := time.Now()
-			if err := m.Send(ctx, ids[i], benchEvent); err != nil {
+			if err := managerSend(i); err != nil {
 				b.Error(err)
 				return
 			}
 			t1 := time.Now()
-			if err := plainPost(ctx, c, url, bodies[i], benchTimeout); err != nil {
+			if err := plainSend(i); err != nil {
 				b.Error(err)
 				return
 			}
@@ -396,6 +404,8 @@ func benchInterleaved(b *testing.B, goroutines int) {
 		plainNS.Add(pNS)
 		sends.Add(n)
 	}
+	b.ReportAllocs()
+	b.ResetTimer()
 	if goroutines == 1 {
 		loop(b.Loop)
 	} else {
@@ -407,9 +417,6 @@ func benchInterleaved(b *testing.B, goroutines int) {
 		b.ReportMetric(float64(plainNS.Load())/float64(managerNS.Load()), "ratio")
 		b.ReportMetric(float64(managerNS.Load())/float64(n), "manager-ns/send")
 		b.ReportMetric(float64(plainNS.Load())/float64(n), "plain-timeout-ns/send")
-	}
-	if n := connsM.Load() + connsP.Load(); n > 2*benchPoolSize {
-		b.Errorf("servers accepted %d connections: keep-alive connections are not reused", n)
 	}
 }
 

@@ -202,3 +202,39 @@ func BenchmarkGatewaySend(b *testing.B) { benchGateway(b, false) }
 // BenchmarkGatewaySendParallel is BenchmarkSendParallel behind the
 // reference gateway, with 8 senders on 8 streams.
 func BenchmarkGatewaySendParallel(b *testing.B) { benchGateway(b, true) }
+
+// BenchmarkGatewayInterleaved is BenchmarkSendInterleaved behind the
+// reference gateway: one gateway, the manager's streams and the plain
+// loop's streams side by side, sequentially ("seq") and with 8 senders of
+// each ("par8").
+func BenchmarkGatewayInterleaved(b *testing.B) {
+	for _, tc := range []struct {
+		name       string
+		goroutines int
+	}{{"seq", 1}, {"par8", 8}} {
+		b.Run(tc.name, func(b *testing.B) {
+			n := tc.goroutines
+			g := startRefGateway(b, 2*n)
+			m, err := sseconn.New(g.url)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { _ = m.Shutdown(context.Background()) })
+			ids := make([]string, n)
+			bodies := make([][]byte, n)
+			for i := range n {
+				ids[i] = "task:" + uuid.New()
+				if err := m.Register(context.Background(), ids[i], g.tokens[i]); err != nil {
+					b.Fatal(err)
+				}
+				bodies[i] = plainBody(b, g.tokens[n+i], benchEvent)
+			}
+			c := newPlainClient(b)
+			url := g.url + wire.SendPath
+			ctx := context.Background()
+			interleave(b, n,
+				func(i int) error { return m.Send(ctx, ids[i], benchEvent) },
+				func(i int) error { return plainPost(ctx, c, url, bodies[i], benchTimeout) })
+		})
+	}
+}
