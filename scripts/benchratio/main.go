@@ -18,10 +18,13 @@
 //	    -lib manager -base plain-timeout,plain -rounds 10 -out /tmp/send.txt
 //	benchstat -col /side /tmp/send.txt
 //
-// With -count N, each round is one process that runs the sides one after
-// the other N times over (go test -count repeats the benchmark function),
-// and each repetition counts as a round: with -benchtime 200ms the sides
-// are then measured within a second of each other.
+// With -count N, each round is one process that runs every side N times
+// (go test repeats each sub-benchmark N times before the next one), and the
+// k-th run of each side makes a round. The sides then run in a fixed order
+// within the process, which can bias the ratio (a side running after
+// another's clean-up, say); the default, one process per side in
+// alternating order, has no such bias. BenchmarkSendInterleaved and
+// BenchmarkGatewayInterleaved alternate the sides send by send instead.
 //
 // -bench selects the benchmarks up to, not including, the side's name
 // element; the side is appended as the last element (/^manager$). The raw
@@ -68,7 +71,7 @@ func run() error {
 	benchtime := flag.String("benchtime", "1s", "-test.benchtime of each run")
 	out := flag.String("out", "", "file for the raw benchmark output (benchstat input)")
 	extra := flag.String("args", "", "extra test binary flags, space-separated")
-	count := flag.Int("count", 1, "with > 1, each round is one process that runs all sides with -test.count, so that the sides alternate within it; every repetition is a round of its own")
+	count := flag.Int("count", 1, "with > 1, each round is one process that runs every side with -test.count; the k-th run of each side makes a round")
 	flag.Parse()
 	if *bench == "" {
 		return fmt.Errorf("-bench is required")
@@ -96,10 +99,9 @@ func run() error {
 	// perRound[r] holds the results of round r.
 	var perRound [][]result
 	for r := range *rounds {
-		// With -count, one process per round runs the sides one after
-		// the other, count times: go test repeats the whole benchmark
-		// function, sub-benchmarks in order. Otherwise each side is a
-		// process of its own, their order alternating between rounds.
+		// With -count, one process per round runs every side count
+		// times. Otherwise each side is a process of its own, their
+		// order alternating between rounds.
 		var runs [][]string
 		if *count > 1 {
 			quoted := make([]string, len(sides))
