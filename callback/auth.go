@@ -5,6 +5,8 @@ import (
 	"crypto/subtle"
 	"errors"
 	"net/http"
+	"net/url"
+	"strings"
 )
 
 // secretParam is the query parameter of the callback request that carries
@@ -54,7 +56,7 @@ func newSecretAuth(secrets []string, header string) *secretAuth {
 // considered, so one request gets at most two guesses.
 func (a *secretAuth) Authenticate(r *http.Request) error {
 	ok := 0
-	if v := r.URL.Query().Get(secretParam); v != "" {
+	if v := queryValue(r.URL.RawQuery, secretParam); v != "" {
 		ok |= a.check(v)
 	}
 	if v := r.Header.Get(a.header); v != "" {
@@ -87,4 +89,33 @@ func (as authenticators) Authenticate(r *http.Request) error {
 		}
 	}
 	return nil
+}
+
+// queryValue returns the first value of the query parameter key in
+// rawQuery, exactly as url.ParseQuery(rawQuery) and Values.Get would (pairs
+// with ';' or invalid escapes are skipped), without building the map.
+func queryValue(rawQuery, key string) string {
+	for rawQuery != "" {
+		var pair string
+		pair, rawQuery, _ = strings.Cut(rawQuery, "&")
+		if strings.Contains(pair, ";") || pair == "" {
+			continue
+		}
+		k, v, _ := strings.Cut(pair, "=")
+		if strings.ContainsAny(k, "%+") {
+			var err error
+			if k, err = url.QueryUnescape(k); err != nil {
+				continue
+			}
+		}
+		if k != key {
+			continue
+		}
+		v, err := url.QueryUnescape(v)
+		if err != nil {
+			continue
+		}
+		return v
+	}
+	return ""
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"sync"
 
 	"github.com/ssegate/ssegate/internal/wire"
 )
@@ -37,20 +38,32 @@ func tooLarge() *problem {
 	}
 }
 
-// readBody reads the request body up to limit bytes. A larger body is a 413
-// problem, a failed read (a read deadline, say) a 400 one.
-func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *problem) {
+// readBody reads the request body up to limit bytes into buf and returns
+// buf's bytes. A larger body is a 413 problem, answered from its
+// Content-Length before anything is read when it announces one; a failed
+// read (a read deadline, say) is a 400 problem.
+//
+// A body of known length (net/http's server never reads past it) is read
+// directly; one of unknown length goes through http.MaxBytesReader, which
+// also makes the server close the connection once the limit is passed.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64, buf *bytes.Buffer) ([]byte, *problem) {
 	if r.ContentLength > limit {
 		return nil, tooLarge()
 	}
 	if r.Body == nil || r.Body == http.NoBody {
 		return nil, nil
 	}
-	var buf bytes.Buffer
-	if r.ContentLength > 0 {
-		buf.Grow(int(r.ContentLength))
+	var err error
+	if r.ContentLength >= 0 {
+		buf.Grow(int(r.ContentLength) + 1)
+		// One byte more than the limit tells a body longer than announced.
+		_, err = buf.ReadFrom(io.LimitReader(r.Body, limit+1))
+		if err == nil && int64(buf.Len()) > limit {
+			return nil, tooLarge()
+		}
+	} else {
+		_, err = buf.ReadFrom(http.MaxBytesReader(w, r.Body, limit))
 	}
-	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, limit))
 	var mbe *http.MaxBytesError
 	switch {
 	case errors.As(err, &mbe):
@@ -61,43 +74,69 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *pro
 	return buf.Bytes(), nil
 }
 
+// maxPooledBody is the largest body buffer kept for reuse.
+const maxPooledBody = 64 << 10
+
+// bodyBufs recycles the buffers bodies are read into. decode copies what it
+// keeps, so a buffer is free again once decode returns.
+var bodyBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
 // decode parses and validates a callback body. It never panics; every
 // failure is a 400 problem whose details name the field.
 func decode(body []byte) (*Request, *problem) {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil, invalid("missing request body", nil)
 	}
-	var cb wire.Callback
-	if err := json.Unmarshal(body, &cb); err != nil {
-		return nil, invalid("invalid JSON", jsonDetails(err))
+	cb, ok := fastDecode(body)
+	if !ok {
+		var p *problem
+		if cb, p = slowDecode(body); p != nil {
+			return nil, p
+		}
 	}
-	switch cb.Action {
+	switch cb.action {
 	case wire.ActionConnect, wire.ActionDisconnect:
 	case "":
 		return nil, invalid("missing action", map[string]string{"field": "action", "reason": "is missing"})
 	default:
 		return nil, invalid("unknown action", map[string]string{"field": "action", "reason": `must be "connect" or "disconnect"`})
 	}
-	if cb.Token == "" {
+	if cb.token == "" {
 		return nil, invalid("missing token", map[string]string{"field": "token", "reason": "is missing or empty"})
 	}
-	if cb.Request.URL == "" {
+	if cb.url == "" {
 		return nil, invalid("missing request.url", map[string]string{"field": "request.url", "reason": "is missing or empty"})
 	}
-	u, err := url.ParseRequestURI(cb.Request.URL)
+	u, err := url.ParseRequestURI(cb.url)
 	if err != nil {
 		return nil, invalid("invalid request.url", map[string]string{"field": "request.url", "reason": "is not a valid request URI"})
 	}
 	req := &Request{
-		Action: cb.Action,
-		Token:  cb.Token,
+		Action: cb.action,
+		Token:  cb.token,
 		URL:    u,
-		Header: httpHeader(cb.Request.Headers),
+		Header: cb.header,
 	}
-	if cb.Action == wire.ActionDisconnect {
-		req.Reason = cb.Reason
+	if cb.action == wire.ActionDisconnect {
+		req.Reason = cb.reason
 	}
 	return req, nil
+}
+
+// slowDecode decodes any callback body with encoding/json, the reference
+// for fastDecode.
+func slowDecode(body []byte) (callbackFields, *problem) {
+	var cb wire.Callback
+	if err := json.Unmarshal(body, &cb); err != nil {
+		return callbackFields{}, invalid("invalid JSON", jsonDetails(err))
+	}
+	return callbackFields{
+		action: cb.Action,
+		token:  cb.Token,
+		reason: cb.Reason,
+		url:    cb.Request.URL,
+		header: httpHeader(cb.Request.Headers),
+	}, nil
 }
 
 // jsonDetails describes a JSON error without quoting the body, which may

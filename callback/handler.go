@@ -1,6 +1,7 @@
 package callback
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -144,10 +145,15 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) (res result) {
 			return res
 		}
 	}
-	body, p := h.readBody(w, r)
+	buf := bodyBufs.Get().(*bytes.Buffer)
+	body, p := h.readBody(w, r, buf)
 	var req *Request
 	if p == nil {
 		req, p = decode(body)
+	}
+	if buf.Cap() <= maxPooledBody {
+		buf.Reset()
+		bodyBufs.Put(buf)
 	}
 	if p != nil {
 		h.writeProblem(w, &res, p)
@@ -255,7 +261,7 @@ func (h *Handler) route(req *Request) (Service, error) {
 // time by the body timeout (see [WithBodyTimeout]), through the connection's
 // read deadline. Shutdown ends the read of a body still arriving at once;
 // the callback is then answered 503.
-func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *problem) {
+func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, buf *bytes.Buffer) ([]byte, *problem) {
 	if r.ContentLength > h.maxBody {
 		// Cheap: nothing read, nothing allocated, and the connection is
 		// closed rather than drained.
@@ -277,7 +283,7 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *pro
 	h.reading[rc] = struct{}{}
 	h.mu.Unlock()
 
-	body, p := readBody(w, r, h.maxBody)
+	body, p := readBody(w, r, h.maxBody, buf)
 
 	h.mu.Lock()
 	delete(h.reading, rc)
@@ -455,8 +461,10 @@ func errorJSON(message string, details map[string]string) []byte {
 
 func writeJSON(w http.ResponseWriter, status int, body []byte) {
 	hd := w.Header()
-	hd.Set("Content-Type", "application/json")
-	hd.Set("X-Content-Type-Options", "nosniff")
+	// One allocation for both values, as hd.Set would store them.
+	v := []string{"application/json", "nosniff"}
+	hd["Content-Type"] = v[0:1:1]
+	hd["X-Content-Type-Options"] = v[1:2:2]
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
 }

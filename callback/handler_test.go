@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -790,32 +789,3 @@ func (nopService) Connect(context.Context, *callback.Request) (*callback.Connect
 	return nil, nil
 }
 func (nopService) Disconnect(context.Context, *callback.Request) error { return nil }
-
-// discardWriter is a minimal http.ResponseWriter for benchmarks.
-type discardWriter struct{ h http.Header }
-
-func (w *discardWriter) Header() http.Header         { return w.h }
-func (w *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
-func (w *discardWriter) WriteHeader(int)             {}
-
-func BenchmarkServeHTTPConnect(b *testing.B) {
-	h := newHandler(b, callback.WithSecret(testSecret),
-		callback.WithRoute(callback.Query("version", "/api/sse/utils/version", "request_id"), nopService{}),
-		callback.WithRoute(callback.Path("task", "/api/sse/tasks/{id}"), nopService{}))
-	body := []byte(connectBody(b, "0b6f8e2c-5d7e-4c3b-9a1f-2e4d6c8b0a12", "/api/sse/tasks/7c9e6679-7425-40de-944b-e07fc1f90ae7", map[string]any{
-		"host": "app.example.com", "accept": "text/event-stream", "cookie": "session=abc; theme=dark",
-		"user-agent": "Mozilla/5.0", "x-many": []string{"a", "b"},
-	}))
-	req := httptest.NewRequest(http.MethodPost, callbackPath, nil)
-	w := &discardWriter{h: http.Header{}}
-	rd := bytes.NewReader(body)
-	b.ReportAllocs()
-	b.SetBytes(int64(len(body)))
-	for b.Loop() {
-		rd.Reset(body)
-		req.Body = io.NopCloser(rd)
-		req.ContentLength = int64(len(body))
-		clear(w.h)
-		h.ServeHTTP(w, req)
-	}
-}

@@ -142,9 +142,19 @@ func (m *pathMatcher) Match(u *url.URL) (Match, bool, error) {
 	if strings.Count(esc, "/")+1 != len(m.segs) {
 		return Match{}, false, nil
 	}
-	values := make([]string, len(m.segs))
-	for i, raw := range strings.Split(esc, "/") {
-		s, err := url.PathUnescape(raw)
+	var buf [16]string
+	values := buf[:0]
+	if len(m.segs) > len(buf) {
+		values = make([]string, 0, len(m.segs))
+	}
+	for i, rest := 0, esc; i < len(m.segs); i++ {
+		var raw string
+		raw, rest, _ = strings.Cut(rest, "/")
+		s := raw
+		var err error
+		if strings.IndexByte(raw, '%') >= 0 {
+			s, err = url.PathUnescape(raw)
+		}
 		if err != nil {
 			// Not a valid escape: a literal cannot match it.
 			if m.segs[i].name == "" {
@@ -155,7 +165,7 @@ func (m *pathMatcher) Match(u *url.URL) (Match, bool, error) {
 		if m.segs[i].name == "" && s != m.segs[i].literal {
 			return Match{}, false, nil
 		}
-		values[i] = s
+		values = append(values, s)
 	}
 	params := make(map[string]string, len(m.segs))
 	for i, seg := range m.segs {

@@ -2,6 +2,8 @@ package callback
 
 import (
 	"context"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -10,6 +12,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/ssegate/ssegate/internal/otelcheck"
 	"github.com/ssegate/ssegate/internal/telemetry"
 )
 
@@ -36,6 +39,8 @@ const unknown = "unknown"
 // instruments holds the tracer and the instruments, created once per
 // handler.
 type instruments struct {
+	sets     attrSets          // attribute sets of record, by action, outcome and kind
+	tracing  otelcheck.Tracing // whether spans can be recorded
 	tracer   trace.Tracer
 	prop     propagation.TraceContext
 	requests metric.Int64Counter
@@ -46,6 +51,7 @@ func newInstruments(mp metric.MeterProvider, tp trace.TracerProvider) (*instrume
 	s := telemetry.New(scope, mp, tp)
 	t := &instruments{
 		tracer:   s.Tracer,
+		tracing:  otelcheck.For(tp),
 		requests: s.Counter("ssegate.callback.requests", "Callback requests, by action, outcome and identifier kind.", "{request}"),
 		duration: s.Duration("ssegate.callback.duration", "Duration of callback requests, services included."),
 	}
@@ -60,7 +66,20 @@ func newInstruments(mp metric.MeterProvider, tp trace.TracerProvider) (*instrume
 // callback joins the browser's trace; a span already in ctx (for example
 // from HTTP middleware) is then linked. Without a forwarded traceparent the
 // span in ctx, if any, is the parent.
+//
+// When no span can be recorded (see otelcheck) it starts none and returns a
+// nil span; the forwarded span context still becomes ctx's, as a
+// non-recording span would carry it.
 func (t *instruments) start(ctx context.Context, req *Request) (context.Context, trace.Span) {
+	if t.tracing.Off() {
+		if len(req.Header[traceparentHeader]) > 0 {
+			remote := trace.SpanContextFromContext(t.prop.Extract(context.Background(), propagation.HeaderCarrier(req.Header)))
+			if remote.IsValid() {
+				ctx = trace.ContextWithRemoteSpanContext(ctx, remote)
+			}
+		}
+		return ctx, nil
+	}
 	opts := []trace.SpanStartOption{
 		trace.WithSpanKind(trace.SpanKindServer),
 		trace.WithAttributes(
@@ -81,8 +100,15 @@ func (t *instruments) start(ctx context.Context, req *Request) (context.Context,
 	return t.tracer.Start(ctx, "callback."+req.Action, opts...)
 }
 
-// end records the result on the span and ends it.
+// traceparentHeader is the canonical name of the W3C trace context header.
+const traceparentHeader = "Traceparent"
+
+// end records the result on the span and ends it. A nil span is not
+// recorded.
 func (t *instruments) end(span trace.Span, res *result) {
+	if span == nil {
+		return
+	}
 	span.SetAttributes(
 		attribute.Int("http.response.status_code", res.status),
 		attribute.String("ssegate.callback.outcome", res.outcome),
@@ -104,11 +130,36 @@ func (t *instruments) end(span trace.Span, res *result) {
 
 // record counts a finished callback request and its duration.
 func (t *instruments) record(ctx context.Context, res *result, d time.Duration) {
-	set := metric.WithAttributeSet(attribute.NewSet(
-		attribute.String("action", res.action),
-		attribute.String("outcome", res.outcome),
-		attribute.String("kind", res.kind),
-	))
+	set := t.sets.get(res.action, res.outcome, res.kind)
 	t.requests.Add(ctx, 1, set)
 	t.duration.Record(ctx, d.Seconds(), set)
+}
+
+// maxAttrSets caps the attribute sets kept. Kinds come from identifiers, so
+// a program with unusually many kinds gets sets built per request past it.
+const maxAttrSets = 1024
+
+// attrSets caches the attribute set of each (action, outcome, kind), so
+// that a callback does not build one per request.
+type attrSets struct {
+	m sync.Map // attrKey -> metric.MeasurementOption
+	n atomic.Int64
+}
+
+type attrKey struct{ action, outcome, kind string }
+
+func (c *attrSets) get(action, outcome, kind string) metric.MeasurementOption {
+	k := attrKey{action, outcome, kind}
+	if v, ok := c.m.Load(k); ok {
+		return v.(metric.MeasurementOption)
+	}
+	set := metric.WithAttributeSet(attribute.NewSet(
+		attribute.String("action", action),
+		attribute.String("outcome", outcome),
+		attribute.String("kind", kind),
+	))
+	if c.n.Add(1) <= maxAttrSets {
+		c.m.Store(k, set)
+	}
+	return set
 }

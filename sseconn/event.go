@@ -1,7 +1,6 @@
 package sseconn
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 	"unicode/utf8"
@@ -68,7 +67,7 @@ func (ev Event) Validate() error {
 	if ev.Name == "" {
 		return nil
 	}
-	if !json.Valid([]byte(ev.Data)) {
+	if !validJSON(ev.Data) {
 		return fmt.Errorf("%w: data of named event %q is not valid JSON", ErrInvalidEvent, ev.Name)
 	}
 	if i := strings.IndexByte(ev.Data, '\n'); i >= 0 {
@@ -95,17 +94,82 @@ func checkName(name string) error {
 // writes what encoding/json would for a wire.SendRequest (less the HTML
 // escaping, which JSON does not need), without reflection: this is the send
 // path's hot spot. FuzzEncodeSend holds it to encoding/json.
-func encodeSend(token string, ev *Event, close bool) []byte {
-	n := len(`{"token":""}`) + len(token)
+func encodeSend(token tokenRef, ev *Event, close bool) []byte {
+	n := len(`{"token":""}`) + token.textLen() + eventPartLen(ev, close)
+	b := make([]byte, 0, n)
+	b = appendTokenPart(b, token)
+	return appendEventPart(b, ev, close)
+}
+
+// encodeEvent returns the part of the /internal/send body after the token
+// (from `,"event"` to the closing brace), so that a broadcast encodes its
+// event once: encodeSendEncoded(token, encodeEvent(ev, close)) equals
+// encodeSend(token, ev, close).
+func encodeEvent(ev *Event, close bool) []byte {
+	return appendEventPart(make([]byte, 0, eventPartLen(ev, close)), ev, close)
+}
+
+// encodeSendEncoded returns the /internal/send body for token and the
+// event part made by encodeEvent.
+func encodeSendEncoded(token tokenRef, part []byte) []byte {
+	b := make([]byte, 0, len(`{"token":""`)+token.textLen()+len(part))
+	b = appendTokenPart(b, token)
+	return append(b, part...)
+}
+
+// encodedLen estimates the length of the body appendSend makes.
+func encodedLen(token tokenRef, ev *Event, encoded []byte, close bool) int {
+	n := len(`{"token":""`) + token.textLen()
+	if encoded != nil {
+		return n + len(encoded)
+	}
+	return n + eventPartLen(ev, close)
+}
+
+// appendSend appends the /internal/send body for token: from the event
+// part made by encodeEvent when encoded is not nil, else from ev and close.
+func appendSend(b []byte, token tokenRef, ev *Event, encoded []byte, close bool) []byte {
+	b = appendTokenPart(b, token)
+	if encoded != nil {
+		return append(b, encoded...)
+	}
+	return appendEventPart(b, ev, close)
+}
+
+// eventPartLen estimates the length of the event part of a body.
+func eventPartLen(ev *Event, close bool) int {
+	n := 1
 	if ev != nil {
 		n += len(`,"event":{"name":"","data":""}`) + len(ev.Name) + len(ev.Data) + len(ev.Data)/8
 	}
 	if close {
 		n += len(`,"close":true`)
 	}
-	b := make([]byte, 0, n)
+	return n
+}
+
+// textLen returns the length of the token's text, before escaping.
+func (t tokenRef) textLen() int {
+	if t.compact {
+		return uuidLen
+	}
+	return len(t.s)
+}
+
+// appendTokenPart appends `{"token":"<token>"`.
+func appendTokenPart(b []byte, token tokenRef) []byte {
 	b = append(b, `{"token":`...)
-	b = appendString(b, token)
+	if token.compact {
+		b = append(b, '"')
+		b = token.u.appendText(b)
+		return append(b, '"')
+	}
+	return appendString(b, token.s)
+}
+
+// appendEventPart appends the event part of a body: the event, if any, the
+// close flag, if set, and the closing brace.
+func appendEventPart(b []byte, ev *Event, close bool) []byte {
 	if ev != nil {
 		b = append(b, `,"event":{`...)
 		if ev.Name != "" {
@@ -131,6 +195,10 @@ func appendString(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		if j := skipPlainWords(s, i); j > i {
+			i = j
+			continue
+		}
 		if c := s[i]; c < utf8.RuneSelf {
 			if c >= 0x20 && c != '"' && c != '\\' {
 				i++

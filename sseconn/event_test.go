@@ -44,7 +44,7 @@ func TestEncodeSend(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := encodeSend(tt.token, tt.ev, tt.close)
+			got := encodeSend(tokenRefOf(tt.token), tt.ev, tt.close)
 			if want := reference(t, tt.token, tt.ev, tt.close); !bytes.Equal(got, want) {
 				t.Errorf("encodeSend = %s\nwant        %s", got, want)
 			}
@@ -56,14 +56,22 @@ func FuzzEncodeSend(f *testing.F) {
 	f.Add("tok", "task_event", `{"a":1}`, true, false)
 	f.Add("", "", "line\nline", false, true)
 	f.Add("\xff", "\u2028", "<&>\x00\"\\", true, true)
+	f.Add("0b6fb3a2-5c1e-4e6f-9a1b-2f3c4d5e6f70", "n", "abcdefgh\"ijklmnopqrstu\u00e9vwxyz0123456789", true, false)
+	f.Add("0B6FB3A2-5C1E-4E6F-9A1B-2F3C4D5E6F70", "", "", false, true)
 	f.Fuzz(func(t *testing.T, token, name, data string, withEvent, close bool) {
 		var ev *Event
 		if withEvent {
 			ev = &Event{Name: name, Data: data}
 		}
-		got := encodeSend(token, ev, close)
+		tok := tokenRefOf(token)
+		got := encodeSend(tok, ev, close)
 		if want := reference(t, token, ev, close); !bytes.Equal(got, want) {
 			t.Fatalf("encodeSend = %q\nwant        %q", got, want)
+		}
+		if ev != nil {
+			if part := encodeSendEncoded(tok, encodeEvent(ev, close)); !bytes.Equal(part, got) {
+				t.Fatalf("encodeSendEncoded(encodeEvent) = %q\nwant                           %q", part, got)
+			}
 		}
 	})
 }
@@ -72,6 +80,6 @@ func BenchmarkEncodeSend(b *testing.B) {
 	ev := &Event{Name: "task_event", Data: `{"event_type":"progress_update","data":{"text":"step 3 of 7","value":0.42}}` + strings.Repeat(" ", 10)}
 	b.ReportAllocs()
 	for b.Loop() {
-		_ = encodeSend("0b6fb3a2-5c1e-4e6f-9a1b-2f3c4d5e6f70", ev, false)
+		_ = encodeSend(tokenRefOf("0b6fb3a2-5c1e-4e6f-9a1b-2f3c4d5e6f70"), ev, false)
 	}
 }

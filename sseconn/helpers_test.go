@@ -102,12 +102,8 @@ func (m *Manager) snapshot() (fwd, rev map[string]string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	fwd, rev = make(map[string]string), make(map[string]string)
-	for k, v := range m.fwd {
-		fwd[k] = v
-	}
-	for k, v := range m.rev {
-		rev[k] = v
-	}
+	m.maps.each(func(id string, tok tokenRef) { fwd[id] = tok.String() })
+	m.maps.eachToken(func(tok, id string) { rev[tok] = id })
 	return fwd, rev
 }
 

@@ -1,16 +1,13 @@
 package sseconn
 
-import (
-	"context"
-	"sync"
-)
-
 // lanes serializes the sends to one identifier in the order they were
 // called: a FIFO lock per identifier, created on first use and dropped when
-// nobody holds or waits for it, so idle identifiers cost nothing.
+// nobody holds or waits for it, so idle identifiers cost nothing. The
+// manager's mutex guards it: a send takes its lane in the same critical
+// section that registers it with Shutdown and looks the token up.
 type lanes struct {
-	mu sync.Mutex // guards m and every lane's fields
-	m  map[string]*lane
+	m    map[string]*lane
+	free []*lane // dropped lanes, reused so that a send allocates none
 }
 
 type lane struct {
@@ -19,52 +16,53 @@ type lane struct {
 	waiters []chan struct{} // FIFO; closed to hand the lane over
 }
 
-// acquire blocks until the caller owns the lane of identifier, in arrival
-// order, or ctx is done.
-func (l *lanes) acquire(ctx context.Context, identifier string) error {
-	l.mu.Lock()
+// maxFreeLanes caps the dropped lanes kept for reuse.
+const maxFreeLanes = 64
+
+// acquire takes the lane of identifier if it is free and returns nil.
+// Otherwise it queues the caller and returns the channel that is closed
+// when the lane is handed over to it.
+func (l *lanes) acquire(identifier string) chan struct{} {
 	if l.m == nil {
 		l.m = make(map[string]*lane)
 	}
 	ln := l.m[identifier]
 	if ln == nil {
-		ln = &lane{}
+		if n := len(l.free); n > 0 {
+			ln = l.free[n-1]
+			l.free = l.free[:n-1]
+		} else {
+			ln = &lane{}
+		}
 		l.m[identifier] = ln
 	}
 	ln.refs++
 	if !ln.busy {
 		ln.busy = true
-		l.mu.Unlock()
 		return nil
 	}
 	ch := make(chan struct{})
 	ln.waiters = append(ln.waiters, ch)
-	l.mu.Unlock()
+	return ch
+}
 
-	select {
-	case <-ch:
-		return nil
-	case <-ctx.Done():
-	}
-	l.mu.Lock()
+// abandon removes the waiter ch of identifier, whose context ended, and
+// reports whether it was still waiting. If it was not, the lane has been
+// handed over to it and the caller must release it.
+func (l *lanes) abandon(identifier string, ch chan struct{}) bool {
+	ln := l.m[identifier]
 	for i, w := range ln.waiters {
 		if w == ch {
 			ln.waiters = append(ln.waiters[:i], ln.waiters[i+1:]...)
 			ln.refs--
-			l.mu.Unlock()
-			return ctx.Err()
+			return true
 		}
 	}
-	l.mu.Unlock()
-	// The lane was handed over while ctx expired: pass it on.
-	l.release(identifier)
-	return ctx.Err()
+	return false
 }
 
 // release hands the lane of identifier to the next waiter, or frees it.
 func (l *lanes) release(identifier string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	ln := l.m[identifier]
 	ln.refs--
 	if len(ln.waiters) > 0 {
@@ -77,5 +75,9 @@ func (l *lanes) release(identifier string) {
 	ln.busy = false
 	if ln.refs == 0 {
 		delete(l.m, identifier)
+		if len(l.free) < maxFreeLanes {
+			ln.waiters = ln.waiters[:0]
+			l.free = append(l.free, ln)
+		}
 	}
 }

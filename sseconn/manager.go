@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/hashicorp/go-retryablehttp"
 
@@ -32,11 +33,10 @@ type Manager struct {
 	cfg     config
 	tel     *instruments
 	log     *slog.Logger
-	lanes   lanes
 
-	mu       sync.Mutex        // guards fwd, rev and closed; inflight.Add happens under it
-	fwd      map[string]string // identifier -> token
-	rev      map[string]string // token -> identifier
+	mu       sync.Mutex // guards maps, lanes and closed; inflight.Add happens under it
+	maps     mappings   // identifier <-> token
+	lanes    lanes      // per-identifier FIFO of sends
 	closed   bool
 	inflight sync.WaitGroup // sends, registrations' closes and sweeps under way
 
@@ -73,8 +73,7 @@ func New(gatewayURL string, opts ...Option) (*Manager, error) {
 		cfg:     cfg,
 		tel:     tel,
 		log:     cfg.logger,
-		fwd:     make(map[string]string),
-		rev:     make(map[string]string),
+		maps:    newMappings(),
 	}
 	if m.sendReq, err = http.NewRequest(http.MethodPost, m.sendURL, nil); err != nil {
 		return nil, fmt.Errorf("sseconn: gateway URL %q: %w", gatewayURL, err)
@@ -124,18 +123,15 @@ func (m *Manager) Register(ctx context.Context, identifier, token string) error 
 		m.mu.Unlock()
 		return errs.Wrapf("sseconn", ErrShutdown, "register %s", Kind(identifier))
 	}
-	if id, ok := m.rev[token]; ok {
+	if id, ok := m.maps.owner(token); ok {
 		m.mu.Unlock()
 		if id == identifier {
 			return nil
 		}
 		return errs.Wrapf("sseconn", ErrTokenInUse, "register %s", Kind(identifier))
 	}
-	old, replaced := m.fwd[identifier]
-	m.fwd[identifier] = token
-	m.rev[token] = identifier
+	old, replaced := m.maps.put(identifier, token)
 	if replaced {
-		delete(m.rev, old)
 		m.inflight.Add(1)
 	}
 	m.mu.Unlock()
@@ -148,7 +144,7 @@ func (m *Manager) Register(ctx context.Context, identifier, token string) error 
 		// connect callback towards its 5 s timeout. Shutdown waits for it.
 		go func() {
 			defer m.inflight.Done()
-			if _, err := m.postTimed(context.WithoutCancel(ctx), identifier, old, nil, true, "replace"); err != nil {
+			if _, err := m.postTimed(context.WithoutCancel(ctx), identifier, old, nil, true, opReplace); err != nil {
 				m.log.WarnContext(ctx, "sseconn: closing the replaced stream failed", "kind", Kind(identifier), "error", err)
 			}
 		}()
@@ -162,16 +158,14 @@ func (m *Manager) Register(ctx context.Context, identifier, token string) error 
 // Unregister reports whether it removed the live mapping.
 func (m *Manager) Unregister(token string) bool {
 	m.mu.Lock()
-	identifier, ok := m.rev[token]
+	identifier, ok := m.maps.owner(token)
 	if !ok {
 		m.mu.Unlock()
 		return false
 	}
-	delete(m.rev, token)
-	live := m.fwd[identifier] == token
-	if live {
-		delete(m.fwd, identifier)
-	}
+	// The mappings mirror each other: the owner of a registered token
+	// always maps to it.
+	live := m.maps.removeIf(identifier, tokenRefOf(token)) || m.maps.removeIf(identifier, tokenRef{s: token})
 	m.mu.Unlock()
 	if live {
 		m.tel.removed(context.Background(), identifier, reasonUnregister)
@@ -182,13 +176,9 @@ func (m *Manager) Unregister(token string) bool {
 // removeIf deletes identifier's mapping if it still holds token: the
 // compare-and-delete that keeps a fresh replacement alive. It reports
 // whether it removed the mapping.
-func (m *Manager) removeIf(ctx context.Context, identifier, token, reason string) bool {
+func (m *Manager) removeIf(ctx context.Context, identifier string, token tokenRef, reason string) bool {
 	m.mu.Lock()
-	live := m.fwd[identifier] == token
-	if live {
-		delete(m.fwd, identifier)
-		delete(m.rev, token)
-	}
+	live := m.maps.removeIf(identifier, token)
 	m.mu.Unlock()
 	if live {
 		m.tel.removed(ctx, identifier, reason)
@@ -207,16 +197,19 @@ func (m *Manager) Connected(identifier string) bool {
 // Token returns the gateway token registered for identifier.
 func (m *Manager) Token(identifier string) (string, bool) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	t, ok := m.fwd[identifier]
-	return t, ok
+	t, ok := m.maps.get(identifier)
+	m.mu.Unlock()
+	if !ok {
+		return "", false
+	}
+	return t.String(), true
 }
 
 // Len returns the number of live mappings.
 func (m *Manager) Len() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return len(m.fwd)
+	return m.maps.len()
 }
 
 // Identifiers returns the registered identifiers that filter selects, in no
@@ -224,10 +217,8 @@ func (m *Manager) Len() int {
 // the manager's lock held, so it may call the manager.
 func (m *Manager) Identifiers(filter func(identifier string) bool) []string {
 	m.mu.Lock()
-	ids := make([]string, 0, len(m.fwd))
-	for id := range m.fwd {
-		ids = append(ids, id)
-	}
+	ids := make([]string, 0, m.maps.len())
+	m.maps.each(func(id string, _ tokenRef) { ids = append(ids, id) })
 	m.mu.Unlock()
 	if filter == nil {
 		return ids
@@ -275,31 +266,53 @@ func (m *Manager) Shutdown(ctx context.Context) error {
 
 // closeAll closes every registered stream, with bounded concurrency.
 func (m *Manager) closeAll(ctx context.Context) {
-	m.mu.Lock()
-	pairs := make([][2]string, 0, len(m.fwd))
-	for id, tok := range m.fwd {
-		pairs = append(pairs, [2]string{id, tok})
-	}
-	m.mu.Unlock()
+	pairs := m.pairs()
 	m.parallel(len(pairs), func(i int) {
-		id, tok := pairs[i][0], pairs[i][1]
-		if _, err := m.postTimed(context.WithoutCancel(ctx), id, tok, nil, true, "shutdown"); err != nil {
+		id, tok := pairs[i].identifier, pairs[i].token
+		if _, err := m.postTimed(context.WithoutCancel(ctx), id, tok, nil, true, opShutdown); err != nil {
 			m.log.WarnContext(ctx, "sseconn: closing a stream at shutdown failed", "kind", Kind(id), "error", err)
 		}
 	})
 }
 
+// pair is one mapping.
+type pair struct {
+	identifier string
+	token      tokenRef
+}
+
+// pairs returns every mapping.
+func (m *Manager) pairs() []pair {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ps := make([]pair, 0, m.maps.len())
+	m.maps.each(func(id string, tok tokenRef) { ps = append(ps, pair{id, tok}) })
+	return ps
+}
+
 // parallel runs fn(0..n-1) with at most cfg.concurrency at once and waits.
+// A fixed set of workers takes the indexes in order, so that a broadcast
+// to many identifiers starts a few goroutines, not one per identifier.
 func (m *Manager) parallel(n int, fn func(i int)) {
-	sem := make(chan struct{}, m.cfg.concurrency)
-	var wg sync.WaitGroup
-	for i := range n {
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
+	workers := min(m.cfg.concurrency, n)
+	if workers <= 1 {
+		for i := range n {
 			fn(i)
-		}()
+		}
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				fn(i)
+			}
+		})
 	}
 	wg.Wait()
 }

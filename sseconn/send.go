@@ -10,20 +10,17 @@ import (
 	"mime"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/hashicorp/go-retryablehttp"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ssegate/ssegate/internal/errs"
 	"github.com/ssegate/ssegate/internal/wire"
 )
-
-// maxAnswerBytes caps how much of the gateway's answer is read.
-const maxAnswerBytes = 64 << 10
 
 // Send sends ev to the stream registered for identifier.
 //
@@ -40,55 +37,79 @@ const maxAnswerBytes = 64 << 10
 // the context or transport error, wrapped. All work with [errors.Is] and
 // [errors.As].
 func (m *Manager) Send(ctx context.Context, identifier string, ev Event) error {
-	return m.send(ctx, identifier, &ev, false, "send")
+	return m.send(ctx, identifier, &ev, false, opSend)
 }
 
 // SendAndClose sends ev and then ends the stream, in one request. It
 // returns the errors of [Manager.Send].
 func (m *Manager) SendAndClose(ctx context.Context, identifier string, ev Event) error {
-	return m.send(ctx, identifier, &ev, true, "send_close")
+	return m.send(ctx, identifier, &ev, true, opSendClose)
 }
 
 // Close ends the stream registered for identifier, after every send to it
 // that was called before. The gateway then sends a disconnect callback with
 // reason server_closed. It returns the errors of [Manager.Send].
 func (m *Manager) Close(ctx context.Context, identifier string) error {
-	return m.send(ctx, identifier, nil, true, "close")
+	return m.send(ctx, identifier, nil, true, opClose)
 }
 
-func (m *Manager) send(ctx context.Context, identifier string, ev *Event, close bool, op string) error {
+func (m *Manager) send(ctx context.Context, identifier string, ev *Event, close bool, op int) error {
 	start := time.Now()
 	kind := Kind(identifier)
+	kt := m.tel.kinds.get(kind)
 	if ev != nil {
 		if err := ev.Validate(); err != nil {
-			m.count(ctx, kind, op, outcomeInvalid)
+			m.count(ctx, kt, op, outcomeInvalid)
 			return err
 		}
+		// The token is not known yet: reject what cannot fit whatever the
+		// token now; post checks the exact body, still before any I/O.
+		if len(ev.Name)+len(ev.Data) > m.cfg.maxBody {
+			m.count(ctx, kt, op, outcomeInvalid)
+			return fmt.Errorf("%w: event of %d bytes, limit %d", ErrTooLarge, len(ev.Name)+len(ev.Data), m.cfg.maxBody)
+		}
 	}
-	// The token is not known yet: reject what cannot fit whatever the
-	// token now; post checks the exact body, still before any I/O.
-	if ev != nil && len(ev.Name)+len(ev.Data) > m.cfg.maxBody {
-		m.count(ctx, kind, op, outcomeInvalid)
-		return fmt.Errorf("%w: event of %d bytes, limit %d", ErrTooLarge, len(ev.Name)+len(ev.Data), m.cfg.maxBody)
-	}
-	if !m.begin() {
-		m.count(ctx, kind, op, outcomeShutdown)
-		return errs.Wrapf("sseconn", ErrShutdown, "%s %s", op, kind)
+	return m.sendValid(ctx, start, identifier, kind, kt, ev, nil, close, op)
+}
+
+// sendValid sends ev, already validated, or the pre-encoded event part of a
+// broadcast (see encodeEvent) when encoded is not nil.
+func (m *Manager) sendValid(ctx context.Context, start time.Time, identifier, kind string, kt *kindTel, ev *Event, encoded []byte, close bool, op int) error {
+	// One critical section registers the send with Shutdown, takes the
+	// identifier's lane when it is free and looks the token up.
+	token, found, wait, err := m.enter(identifier)
+	if err != nil {
+		m.count(ctx, kt, op, outcomeShutdown)
+		return errs.Wrapf("sseconn", err, "%s %s", opNames[op], kind)
 	}
 	defer m.inflight.Done()
 
-	ctx, cancel := context.WithTimeout(ctx, m.cfg.timeout)
+	ctx, cancel := m.withTimeout(ctx)
 	defer cancel()
-	ctx, span := m.tel.tracer.Start(ctx, spanName(op), m.tel.spanOptions(kind)...)
-	defer span.End()
+	var span trace.Span
+	if !m.tel.tracing.Off() {
+		ctx, span = m.tel.tracer.Start(ctx, spanNames[op], kt.span...)
+		defer span.End()
+	}
 
-	status, err := m.sendLocked(ctx, identifier, ev, close, op)
+	status, err := m.sendInLane(ctx, identifier, kind, token, found, wait, ev, encoded, close, op)
 	outcome := outcomeOf(err)
 	if status == wire.StatusBuffered {
 		outcome = outcomeBuffered
 	}
-	m.count(ctx, kind, op, outcome)
-	m.tel.latency.Record(ctx, time.Since(start).Seconds(), m.tel.latencyOptions(kind, outcome)...)
+	oi := outcomeIndex(outcome)
+	m.tel.events.Add(ctx, 1, kt.events[op][oi]...)
+	m.tel.latency.Record(ctx, time.Since(start).Seconds(), kt.latency[oi]...)
+	endSpan(span, outcome, err)
+	return err
+}
+
+// endSpan records the outcome on span, which is nil when tracing is off.
+// The deferred span.End ends it.
+func endSpan(span trace.Span, outcome string, err error) {
+	if span == nil {
+		return
+	}
 	if span.IsRecording() {
 		span.SetAttributes(attribute.String("ssegate.outcome", outcome))
 	}
@@ -96,109 +117,160 @@ func (m *Manager) send(ctx context.Context, identifier string, ev *Event, close 
 		span.RecordError(err)
 		span.SetStatus(codes.Error, outcome)
 	}
-	return err
 }
 
-// sendLocked waits for the identifier's lane, then looks up and posts.
-func (m *Manager) sendLocked(ctx context.Context, identifier string, ev *Event, close bool, op string) (string, error) {
-	kind := Kind(identifier)
-	if err := m.lanes.acquire(ctx, identifier); err != nil {
-		return "", errs.Wrapf("sseconn", err, "%s %s: waiting for earlier sends", op, kind)
+// withTimeout bounds ctx by the send timeout, unless the caller's deadline
+// is sooner already: then no timer is needed.
+func (m *Manager) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if d, ok := ctx.Deadline(); ok && time.Until(d) <= m.cfg.timeout {
+		return ctx, func() {}
 	}
-	defer m.lanes.release(identifier)
+	return context.WithTimeout(ctx, m.cfg.timeout)
+}
 
-	token, ok := m.Token(identifier)
-	if !ok {
-		return "", errs.Wrapf("sseconn", ErrNotConnected, "%s %s", op, kind)
+// enter registers a send with Shutdown and takes the lane of identifier,
+// in one critical section. If the lane is free it also looks the token up
+// and wait is nil; otherwise the caller waits on wait (see sendInLane). It
+// returns ErrShutdown once Shutdown has begun. Unless it fails, the caller
+// must call m.inflight.Done and, once it holds the lane, m.release.
+func (m *Manager) enter(identifier string) (token tokenRef, found bool, wait chan struct{}, err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return tokenRef{}, false, nil, ErrShutdown
 	}
-	status, err := m.post(ctx, token, ev, close)
+	m.inflight.Add(1)
+	if wait = m.lanes.acquire(identifier); wait != nil {
+		return tokenRef{}, false, wait, nil
+	}
+	token, found = m.maps.get(identifier)
+	return token, found, nil, nil
+}
+
+// sendInLane waits for the identifier's lane if enter could not take it,
+// then posts to the token and releases the lane.
+func (m *Manager) sendInLane(ctx context.Context, identifier, kind string, token tokenRef, found bool, wait chan struct{}, ev *Event, encoded []byte, close bool, op int) (string, error) {
+	if wait != nil {
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			m.mu.Lock()
+			gaveUp := m.lanes.abandon(identifier, wait)
+			m.mu.Unlock()
+			if !gaveUp {
+				// The lane was handed over while ctx expired: pass it on.
+				m.release(identifier)
+			}
+			return "", errs.Wrapf("sseconn", ctx.Err(), "%s %s: waiting for earlier sends", opNames[op], kind)
+		}
+		m.mu.Lock()
+		token, found = m.maps.get(identifier)
+		m.mu.Unlock()
+	}
+	defer m.release(identifier)
+	if !found {
+		return "", errs.Wrapf("sseconn", ErrNotConnected, "%s %s", opNames[op], kind)
+	}
+	status, err := m.post(ctx, token, ev, encoded, close)
 	if errors.Is(err, ErrGone) {
 		m.removeIf(ctx, identifier, token, reasonGone)
 	}
 	if err != nil {
-		return "", errs.Wrapf("sseconn", err, "%s %s", op, kind)
+		return "", errs.Wrapf("sseconn", err, "%s %s", opNames[op], kind)
 	}
 	return status, nil
 }
 
+// release hands the lane of identifier to the next waiting send, or frees
+// it.
+func (m *Manager) release(identifier string) {
+	m.mu.Lock()
+	m.lanes.release(identifier)
+	m.mu.Unlock()
+}
+
 // postTimed posts to token outside any lane, bounded by the send timeout:
 // closes of replaced streams, shutdown closes and sweeper probes.
-func (m *Manager) postTimed(ctx context.Context, identifier, token string, ev *Event, close bool, op string) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, m.cfg.timeout)
+func (m *Manager) postTimed(ctx context.Context, identifier string, token tokenRef, ev *Event, close bool, op int) (string, error) {
+	kt := m.tel.kinds.get(Kind(identifier))
+	ctx, cancel := m.withTimeout(ctx)
 	defer cancel()
-	ctx, span := m.tel.tracer.Start(ctx, spanName(op), m.tel.spanOptions(Kind(identifier))...)
-	defer span.End()
-	status, err := m.post(ctx, token, ev, close)
+	var span trace.Span
+	if !m.tel.tracing.Off() {
+		ctx, span = m.tel.tracer.Start(ctx, spanNames[op], kt.span...)
+		defer span.End()
+	}
+	status, err := m.post(ctx, token, ev, nil, close)
 	outcome := outcomeOf(err)
 	if status == wire.StatusBuffered {
 		outcome = outcomeBuffered
 	}
-	m.count(ctx, Kind(identifier), op, outcome)
-	if span.IsRecording() {
-		span.SetAttributes(attribute.String("ssegate.outcome", outcome))
-	}
-	if err != nil {
-		span.RecordError(err)
-		span.SetStatus(codes.Error, outcome)
-	}
+	m.tel.events.Add(ctx, 1, kt.events[op][outcomeIndex(outcome)]...)
+	endSpan(span, outcome, err)
 	return status, err
 }
 
 // post sends one /internal/send request and classifies the answer. It
-// returns the 200 status ("ok" or "buffered").
-func (m *Manager) post(ctx context.Context, token string, ev *Event, close bool) (string, error) {
-	body := encodeSend(token, ev, close)
+// returns the 200 status ("ok" or "buffered"). The body is encoded from ev,
+// or from the pre-encoded event part when encoded is not nil.
+func (m *Manager) post(ctx context.Context, token tokenRef, ev *Event, encoded []byte, close bool) (string, error) {
+	var pb *pooledBody
+	var body []byte
+	switch n := encodedLen(token, ev, encoded, close); {
+	case m.rc != nil && n >= pooledBodyMin:
+		pb = getPooledBody(n)
+		defer pb.release()
+		pb.buf = appendSend(pb.buf, token, ev, encoded, close)
+		body = pb.buf
+	case encoded != nil:
+		body = encodeSendEncoded(token, encoded)
+	default:
+		body = encodeSend(token, ev, close)
+	}
 	if len(body) > m.cfg.maxBody {
 		return "", fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(body), m.cfg.maxBody)
 	}
-	resp, err := m.do(ctx, body)
+	resp, err := m.do(ctx, body, pb)
 	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
 			return "", fmt.Errorf("post: %w (%w)", ctxErr, err)
 		}
 		return "", fmt.Errorf("post: %w", err)
 	}
-	defer func() {
-		// Drain a little so that the keep-alive connection is reused.
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxAnswerBytes))
-		resp.Body.Close()
-	}()
-	buf := answerBufs.Get().(*bytes.Buffer)
-	defer func() { buf.Reset(); answerBufs.Put(buf) }()
-	if _, err := buf.ReadFrom(io.LimitReader(resp.Body, maxAnswerBytes)); err != nil {
-		return "", fmt.Errorf("read answer (status %d): %w", resp.StatusCode, err)
-	}
-	if resp.StatusCode == http.StatusOK && bytes.Equal(buf.Bytes(), okAnswer) {
-		return wire.StatusOK, nil // the common answer, without parsing
-	}
-	return classify(resp, buf.Bytes())
+	return readAnswer(resp)
 }
 
-// okAnswer is the gateway's answer to a delivered send.
-var okAnswer = []byte(`{"status":"ok"}`)
-
-// answerBufs recycles the buffers answers are read into.
-var answerBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+// jsonHeader is the header of every send through the default doer. It is
+// shared and never modified: neither go-retryablehttp nor net/http's client
+// and transport write to a request's header (the client copies it before
+// adding anything). A Doer of WithDoer gets a fresh header per request.
+var jsonHeader = http.Header{"Content-Type": jsonContentType}
 
 // jsonContentType is the Content-Type header value of every send.
 var jsonContentType = []string{"application/json"}
 
 // do POSTs body to the gateway's /internal/send: through the retryablehttp
 // client directly by default, or through the Doer of [WithDoer]. Requests
-// are copies of a template with the URL parsed once.
-func (m *Manager) do(ctx context.Context, body []byte) (*http.Response, error) {
+// are copies of a template with the URL parsed once. A pooled body (default
+// doer only) is read through pooledReaders, which give the buffer back.
+func (m *Manager) do(ctx context.Context, body []byte, pb *pooledBody) (*http.Response, error) {
 	req := m.sendReq.WithContext(ctx)
-	req.Header = http.Header{"Content-Type": jsonContentType}
 	if m.rc != nil {
+		req.Header = jsonHeader
 		rr, err := retryablehttp.FromRequest(req)
 		if err == nil {
-			err = rr.SetBody(body)
+			if pb != nil {
+				err = rr.SetBody(retryablehttp.ReaderFunc(pb.reader))
+			} else {
+				err = rr.SetBody(body)
+			}
 		}
 		if err != nil {
 			return nil, fmt.Errorf("build request: %w", err)
 		}
 		return m.rc.Do(rr)
 	}
+	req.Header = http.Header{"Content-Type": jsonContentType}
 	req.ContentLength = int64(len(body))
 	req.Body = io.NopCloser(bytes.NewReader(body))
 	req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
@@ -275,6 +347,7 @@ func outcomeOf(err error) string {
 	}
 }
 
-func (m *Manager) count(ctx context.Context, kind, op, outcome string) {
-	m.tel.events.Add(ctx, 1, m.tel.eventOptions(kind, op, outcome)...)
+// count counts a send that ended before any I/O.
+func (m *Manager) count(ctx context.Context, kt *kindTel, op int, outcome string) {
+	m.tel.events.Add(ctx, 1, kt.events[op][outcomeIndex(outcome)]...)
 }

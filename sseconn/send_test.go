@@ -316,8 +316,8 @@ func TestSendAtTheLimitIsAccepted(t *testing.T) {
 
 // queued returns the number of sends waiting behind the lane of identifier.
 func (m *Manager) queued(identifier string) int {
-	m.lanes.mu.Lock()
-	defer m.lanes.mu.Unlock()
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	if ln := m.lanes.m[identifier]; ln != nil {
 		return len(ln.waiters)
 	}
@@ -457,8 +457,8 @@ func TestCancelledWaiterLeavesTheQueue(t *testing.T) {
 	if diff := cmp.Diff([]string{"0", "2"}, h.got["tok"]); diff != "" {
 		t.Errorf("sent (-want +got):\n%s", diff)
 	}
-	m.lanes.mu.Lock()
-	defer m.lanes.mu.Unlock()
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	if n := len(m.lanes.m); n != 0 {
 		t.Errorf("%d lanes left after all sends ended, want 0", n)
 	}

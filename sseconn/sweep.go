@@ -21,21 +21,16 @@ func (m *Manager) Sweep(ctx context.Context) ([]string, error) {
 		return nil, ErrShutdown
 	}
 	defer m.inflight.Done()
-	m.mu.Lock()
-	pairs := make([][2]string, 0, len(m.fwd))
-	for id, tok := range m.fwd {
-		pairs = append(pairs, [2]string{id, tok})
-	}
-	m.mu.Unlock()
+	pairs := m.pairs()
 
 	results := make([]Result, len(pairs))
 	m.parallel(len(pairs), func(i int) {
-		id, tok := pairs[i][0], pairs[i][1]
+		id, tok := pairs[i].identifier, pairs[i].token
 		if ctx.Err() != nil {
 			results[i] = Result{Identifier: id, Err: ctx.Err()}
 			return
 		}
-		_, err := m.postTimed(ctx, id, tok, nil, false, "probe")
+		_, err := m.postTimed(ctx, id, tok, nil, false, opProbe)
 		if errors.Is(err, ErrGone) {
 			if m.removeIf(ctx, id, tok, reasonSweep) {
 				results[i] = Result{Identifier: id, Err: ErrGone}

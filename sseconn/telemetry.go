@@ -2,13 +2,11 @@ package sseconn
 
 import (
 	"context"
-	"sync"
-	"sync/atomic"
 
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/ssegate/ssegate/internal/otelcheck"
 	"github.com/ssegate/ssegate/internal/telemetry"
 )
 
@@ -38,8 +36,8 @@ const (
 // instruments holds the tracer and the instruments, created once per
 // manager.
 type instruments struct {
-	options      sync.Map     // optionKey -> the options of a recording
-	cached       atomic.Int64 // options stored so far
+	kinds        kindTels          // attribute options by kind
+	tracing      otelcheck.Tracing // whether spans can be recorded
 	tracer       trace.Tracer
 	connects     metric.Int64Counter
 	disconnects  metric.Int64Counter
@@ -53,6 +51,7 @@ func newInstruments(mp metric.MeterProvider, tp trace.TracerProvider) (*instrume
 	s := telemetry.New(scope, mp, tp)
 	t := &instruments{
 		tracer:       s.Tracer,
+		tracing:      otelcheck.For(tp),
 		connects:     s.Counter("ssegate.connections.connects", "Streams registered.", "{connection}"),
 		disconnects:  s.Counter("ssegate.connections.disconnects", "Live mappings removed, by reason.", "{connection}"),
 		replacements: s.Counter("ssegate.connections.replacements", "Registrations that replaced another stream of the same identifier.", "{connection}"),
@@ -66,84 +65,18 @@ func newInstruments(mp metric.MeterProvider, tp trace.TracerProvider) (*instrume
 	return t, nil
 }
 
-func kindAttr(identifier string) attribute.KeyValue {
-	return attribute.String("kind", Kind(identifier))
-}
-
 func (t *instruments) connected(ctx context.Context, identifier string, replaced bool) {
-	set := metric.WithAttributes(kindAttr(identifier))
-	t.connects.Add(ctx, 1, set)
+	set := t.kinds.get(Kind(identifier)).kind
+	t.connects.Add(ctx, 1, set...)
 	if replaced {
-		t.replacements.Add(ctx, 1, set)
+		t.replacements.Add(ctx, 1, set...)
 		return
 	}
-	t.active.Add(ctx, 1, set)
+	t.active.Add(ctx, 1, set...)
 }
 
 func (t *instruments) removed(ctx context.Context, identifier, reason string) {
-	kind := kindAttr(identifier)
-	t.disconnects.Add(ctx, 1, metric.WithAttributes(kind, attribute.String("reason", reason)))
-	t.active.Add(ctx, -1, metric.WithAttributes(kind))
-}
-
-// maxCachedOptions caps the options cache. Kinds come from identifiers, so
-// a program with unusually many kinds gets options built per call past it.
-const maxCachedOptions = 1024
-
-// optionKey names the attribute options of one recording.
-type optionKey struct{ instrument, kind, op, outcome string }
-
-// cachedOptions returns the options for k, building and caching them on
-// first use, so that the send path does not rebuild an attribute set per
-// send.
-func cachedOptions[T any](t *instruments, k optionKey, build func() []T) []T {
-	if v, ok := t.options.Load(k); ok {
-		return v.([]T)
-	}
-	o := build()
-	if t.cached.Add(1) <= maxCachedOptions {
-		t.options.Store(k, o)
-	}
-	return o
-}
-
-// eventOptions are the attributes of ssegate.events.
-func (t *instruments) eventOptions(kind, op, outcome string) []metric.AddOption {
-	return cachedOptions(t, optionKey{"events", kind, op, outcome}, func() []metric.AddOption {
-		return []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(
-			attribute.String("kind", kind), attribute.String("op", op), attribute.String("outcome", outcome)))}
-	})
-}
-
-// latencyOptions are the attributes of ssegate.send.duration.
-func (t *instruments) latencyOptions(kind, outcome string) []metric.RecordOption {
-	return cachedOptions(t, optionKey{"latency", kind, "", outcome}, func() []metric.RecordOption {
-		return []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(
-			attribute.String("kind", kind), attribute.String("outcome", outcome)))}
-	})
-}
-
-// spanOptions are the start options of a send's span.
-func (t *instruments) spanOptions(kind string) []trace.SpanStartOption {
-	return cachedOptions(t, optionKey{"span", kind, "", ""}, func() []trace.SpanStartOption {
-		return []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient),
-			trace.WithAttributes(attribute.String("ssegate.kind", kind))}
-	})
-}
-
-// spanName names the span of op without concatenating per send.
-func spanName(op string) string {
-	switch op {
-	case "send":
-		return "sseconn.send"
-	case "send_close":
-		return "sseconn.send_close"
-	case "close":
-		return "sseconn.close"
-	case "probe":
-		return "sseconn.probe"
-	case "replace":
-		return "sseconn.replace"
-	}
-	return "sseconn." + op
+	kt := t.kinds.get(Kind(identifier))
+	t.disconnects.Add(ctx, 1, kt.removed[reason]...)
+	t.active.Add(ctx, -1, kt.kind...)
 }

@@ -195,12 +195,8 @@ func WithTracerProvider(tp trace.TracerProvider) Option {
 // declares. It must equal the gateway's RABBITMQ_QUEUE_TTL_MS exactly: a
 // queue declared with other arguments than the gateway's breaks the channel
 // of whoever declares it second, and the gateway then drops its channel and
-// re-creates every consumer. Zero or negative means [DefaultQueueTTL], the
-// gateway's default. Only [Bus] uses it.
+// re-creates every consumer. Zero means [DefaultQueueTTL], the gateway's
+// default; a negative d makes [NewBus] fail. Only [Bus] uses it.
 func WithQueueTTL(d time.Duration) Option {
-	return optionFunc(func(c *config) {
-		if d > 0 {
-			c.queueTTL = d
-		}
-	})
+	return optionFunc(func(c *config) { optcheck.Set(&c.problems, "WithQueueTTL", &c.queueTTL, d) })
 }
