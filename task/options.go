@@ -2,7 +2,6 @@ package task
 
 import (
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/url"
 	"runtime"
@@ -15,6 +14,7 @@ import (
 	"github.com/ssegate/ssegate/bus"
 	"github.com/ssegate/ssegate/callback"
 	"github.com/ssegate/ssegate/internal/optcheck"
+	"github.com/ssegate/ssegate/internal/routecheck"
 )
 
 // Defaults of the options.
@@ -301,24 +301,10 @@ func (c *config) resolve() error {
 	return c.problems.Err(ErrInvalidConfig)
 }
 
-// checkRoute reports whether the matcher maps the stream URL of a sample id
-// back to its identifier.
+// checkRoute reports whether the matcher maps the stream URL of a sample
+// id back to its identifier.
 func (c *config) checkRoute() error {
-	raw := c.streamURL(sampleID)
-	u, err := url.Parse(raw)
-	if err != nil {
-		return fmt.Errorf("route: stream URL %q does not parse: %w", raw, err)
-	}
-	m, ok, err := c.matcher.Match(u)
-	switch want := c.kind + ":" + sampleID; {
-	case err != nil:
-		return fmt.Errorf("route: matcher refuses stream URL %q: %w", raw, err)
-	case !ok:
-		return fmt.Errorf("route: matcher does not match stream URL %q", raw)
-	case m.Identifier != want:
-		return fmt.Errorf("route: matcher maps stream URL %q to %q, want %q", raw, m.Identifier, want)
-	}
-	return nil
+	return routecheck.Check(c.streamURL(sampleID), c.matcher, c.kind+":"+sampleID)
 }
 
 func defaultStreamURL(id string) string {

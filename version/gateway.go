@@ -97,22 +97,7 @@ func (n *Notifier) connectAMQP(ctx context.Context, span trace.Span, req *callba
 		n.ins.connect(ctx, span, connectFlushed) // the gateway delivers them before ready
 		return resp, nil
 	}
-	// As in HTTP mode, the Source has a budget of its own and the send that
-	// follows has the whole send timeout.
-	what := connectCurrent
-	srcCtx, srcCancel := context.WithTimeout(reqCtx, n.cfg.sourceTimeout)
-	info, err := n.current(srcCtx)
-	srcCancel()
-	ev, evErr := event(info)
-	if err == nil && evErr != nil {
-		err = evErr
-	}
-	if err != nil {
-		what = connectUnknown
-		n.log.LogAttrs(ctx, slog.LevelWarn, "version: source failed; sending unknown version",
-			slog.String("request_id", rid), slog.String("error", err.Error()))
-		ev = sseconn.Event{Name: EventName, Data: encodeUnknown(reason(err))}
-	}
+	ev, what := n.currentEvent(ctx, reqCtx, rid)
 	sendCtx, sendCancel := context.WithTimeout(reqCtx, n.cfg.sendTimeout)
 	defer sendCancel()
 	if err := n.conn.Send(sendCtx, req.Identifier, ev); err != nil {

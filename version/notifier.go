@@ -451,22 +451,7 @@ func (n *Notifier) Connect(ctx context.Context, req *callback.Request) (*callbac
 	e.draining = true
 	n.unlock(ctx)
 
-	// The Source and the send have separate budgets, so that a slow Source
-	// still leaves the send its whole timeout for "unknown".
-	what := connectCurrent
-	srcCtx, srcCancel := context.WithTimeout(reqCtx, n.cfg.sourceTimeout)
-	info, err := n.current(srcCtx)
-	srcCancel()
-	ev, evErr := event(info)
-	if err == nil && evErr != nil {
-		err = evErr
-	}
-	if err != nil {
-		what = connectUnknown
-		n.log.LogAttrs(ctx, slog.LevelWarn, "version: source failed; sending unknown version",
-			slog.String("request_id", rid), slog.String("error", err.Error()))
-		ev = sseconn.Event{Name: EventName, Data: encodeUnknown(reason(err))}
-	}
+	ev, what := n.currentEvent(ctx, reqCtx, rid)
 
 	sendCtx, sendCancel := context.WithTimeout(reqCtx, n.cfg.sendTimeout)
 	defer sendCancel()
@@ -525,4 +510,25 @@ func (n *Notifier) PendingRequests() int {
 	defer n.unlock(context.Background()) // no caller context to record drops with
 	n.expireLocked(n.cfg.now())
 	return n.nreqs
+}
+
+// currentEvent asks the Source for the current version, within a budget of
+// its own taken from reqCtx (the callback's context) so that a slow Source
+// still leaves the send that follows its whole timeout, and returns the
+// event to send: the version, or "unknown" with the reason. what is the
+// connect outcome it stands for.
+func (n *Notifier) currentEvent(ctx, reqCtx context.Context, rid string) (ev sseconn.Event, what string) {
+	srcCtx, cancel := context.WithTimeout(reqCtx, n.cfg.sourceTimeout)
+	info, err := n.current(srcCtx)
+	cancel()
+	ev, evErr := event(info)
+	if err == nil && evErr != nil {
+		err = evErr
+	}
+	if err != nil {
+		n.log.LogAttrs(ctx, slog.LevelWarn, "version: source failed; sending unknown version",
+			slog.String("request_id", rid), slog.String("error", err.Error()))
+		return sseconn.Event{Name: EventName, Data: encodeUnknown(reason(err))}, connectUnknown
+	}
+	return ev, connectCurrent
 }

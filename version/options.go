@@ -2,7 +2,6 @@ package version
 
 import (
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/url"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"github.com/ssegate/ssegate/bus"
 	"github.com/ssegate/ssegate/callback"
 	"github.com/ssegate/ssegate/internal/optcheck"
+	"github.com/ssegate/ssegate/internal/routecheck"
 )
 
 // Defaults of [Notifier].
@@ -209,23 +209,9 @@ func (c *config) resolve() {
 }
 
 // checkRoute reports whether the matcher maps the stream URL of a sample
-// request id back to its identifier.
+// id back to its identifier.
 func (c *config) checkRoute() error {
-	raw := c.streamURL(sampleRequestID)
-	u, err := url.Parse(raw)
-	if err != nil {
-		return fmt.Errorf("route: stream URL %q does not parse: %w", raw, err)
-	}
-	m, ok, err := c.matcher.Match(u)
-	switch want := Identifier(sampleRequestID); {
-	case err != nil:
-		return fmt.Errorf("route: matcher refuses stream URL %q: %w", raw, err)
-	case !ok:
-		return fmt.Errorf("route: matcher does not match stream URL %q", raw)
-	case m.Identifier != want:
-		return fmt.Errorf("route: matcher maps stream URL %q to %q, want %q", raw, m.Identifier, want)
-	}
-	return nil
+	return routecheck.Check(c.streamURL(sampleRequestID), c.matcher, Identifier(sampleRequestID))
 }
 
 // WithGateway runs the Notifier in AMQP mode, for a backend with several
