@@ -293,6 +293,17 @@ func (r *Runner) connectRemote(ctx context.Context, req *callback.Request, id st
 		f.refs--
 		r.mu.Unlock()
 	}()
+	if !fresh {
+		f.mu.Lock()
+		if f.log[slotClose].seq == 0 {
+			// What this replica last heard may be older than what the
+			// browser saw through another replica: start from the
+			// owner's answer to the request below, so that progress
+			// never goes backwards. A closed log is final and complete.
+			f.log = [numSlots]entry{}
+		}
+		f.mu.Unlock()
+	}
 
 	if fresh {
 		bctx, cancel := context.WithTimeout(ctx, r.cfg.sendTimeout)
