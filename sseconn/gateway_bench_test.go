@@ -208,6 +208,19 @@ func BenchmarkGatewaySendParallel(b *testing.B) { benchGateway(b, true) }
 // loop's streams side by side, sequentially ("seq") and with 8 senders of
 // each ("par8").
 func BenchmarkGatewayInterleaved(b *testing.B) {
+	// "seq-aa" is the same loop with a plain send on both sides, each on
+	// its own stream and client: its ratio would be 1 on a quiet machine,
+	// and its spread is the noise that a round of "seq" carries.
+	b.Run("seq-aa", func(b *testing.B) {
+		g := startRefGateway(b, 2)
+		c1, c2 := newPlainClient(b), newPlainClient(b)
+		url := g.url + wire.SendPath
+		b1, b2 := plainBody(b, g.tokens[0], benchEvent), plainBody(b, g.tokens[1], benchEvent)
+		ctx := context.Background()
+		interleave(b, 1,
+			func(int) error { return plainPost(ctx, c1, url, b1, benchTimeout) },
+			func(int) error { return plainPost(ctx, c2, url, b2, benchTimeout) })
+	})
 	for _, tc := range []struct {
 		name       string
 		goroutines int
