@@ -93,11 +93,16 @@
 // page that compares the version with its own before reloading is
 // unaffected.
 //
-// When sending the current version on connect fails (the gateway is slow or
-// down), the event is not kept: nothing retries it while that stream stays
-// open. The browser gets a version with the next Notify or Broadcast, or the
-// current version afresh on its next connect. A page that needs the version
-// at once reconnects when none arrived within a few seconds of opening.
+// When every send of a connect fails (the gateway is slow or briefly
+// down), the stream may still be open with nothing on it. The Notifier then
+// retries in the background, 1 s, 2 s and 4 s later, as long as that stream
+// is the request id's latest and nothing has reached it: a retry sends what
+// is pending or, with nothing pending, the current version asked afresh from
+// the Source. A retry that finds the stream gone stops. After the last
+// retry the browser gets a version with the next Notify or Broadcast, or
+// the current version on its next connect. Like any send, a retry that
+// timed out may have been written: the "Pending although written" case
+// above.
 //
 // # Memory
 //
@@ -108,12 +113,17 @@
 // [WithPendingTTL]. Expired events are removed whenever the Notifier is used
 // (each call removes every request id whose events have all expired, in
 // amortized constant time), so the Notifier needs no background goroutine
-// and no Close. Dropped events are counted and logged.
+// and no Close. Dropped events are counted and logged. A connect retry
+// (above) keeps its request id's record, a few dozen bytes, for the 16 s
+// that its retries take at most by default; the pending events stay under
+// the three bounds.
 //
 // # Concurrency
 //
 // [Notifier] and [HTTPSource] are safe for concurrent use and start no
-// goroutines. No lock is held while sending, fetching or logging. Each send
+// goroutines of their own, apart from the timers of connect retries, which
+// end within 16 s by default (7 s of waits; each retry's Source call and
+// send take 3 s at most). No lock is held while sending, fetching or logging. Each send
 // is bounded by [WithSendTimeout] (2 s by default). On connect, asking the
 // Source has a budget of its own ([WithConnectSourceTimeout], 1 s by default), so
 // that a slow Source still leaves the send of "unknown" its whole timeout;

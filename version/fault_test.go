@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -32,6 +33,57 @@ func TestFault8SlowSourceStillSendsUnknown(t *testing.T) {
 	if diff := cmp.Diff([]string{`{"version":"unknown","error":"timeout"}`}, nextData(t, st, 1)); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
+}
+
+// TestFault8FailedConnectSendIsRetried checks the second half of fault 8:
+// when every send of a connect fails (here a proxy answers 502, which is
+// never retried by the doer), the stream stays open and the Notifier tries
+// again in the background, so the browser gets the current version (or
+// what was pending) without another Notify or connect.
+func TestFault8FailedConnectSendIsRetried(t *testing.T) {
+	t.Run("current version", func(t *testing.T) {
+		s := newStack(t, stackConfig{gen: 2})
+		version.SetConnectRetryDelay(s.n, 20*time.Millisecond)
+		s.gw.FailNextSends(1, http.StatusBadGateway)
+		st := s.open(t, "r1")
+		if diff := cmp.Diff([]string{data(t, "cur")}, nextData(t, st, 1)); diff != "" {
+			t.Errorf("(-want +got):\n%s", diff)
+		}
+		if got := s.gw.SendAttempts(); got != 2 {
+			t.Errorf("send attempts = %d, want 2 (the failed one and the retry)", got)
+		}
+	})
+	t.Run("pending events, in order", func(t *testing.T) {
+		s := newStack(t, stackConfig{gen: 2})
+		version.SetConnectRetryDelay(s.n, 20*time.Millisecond)
+		notify(t, s.n, "r1", "a")
+		notify(t, s.n, "r1", "b")
+		s.gw.FailNextSends(2, http.StatusBadGateway) // the flush and the first retry
+		st := s.open(t, "r1")
+		if diff := cmp.Diff([]string{data(t, "a"), data(t, "b")}, nextData(t, st, 2)); diff != "" {
+			t.Errorf("(-want +got):\n%s", diff)
+		}
+		// The gateway writes b before the Notifier hears that it did.
+		waitFor(t, "nothing pending once the retry delivered it", func() bool { return s.n.Pending("r1") == 0 })
+	})
+	t.Run("gives up after three retries", func(t *testing.T) {
+		s := newStack(t, stackConfig{gen: 2})
+		version.SetConnectRetryDelay(s.n, 10*time.Millisecond)
+		s.gw.FailNextSends(100, http.StatusBadGateway)
+		st := s.open(t, "r1")
+		waitFor(t, "the connect's send and three retries", func() bool { return s.gw.SendAttempts() >= 4 })
+		s.gw.FailNextSends(0, 0)
+		// The last retry was scheduled 10+20+40 ms after the connect; a
+		// fourth would come 80 ms after the third. Notify instead: the
+		// browser gets the new version, once, and nothing else.
+		notify(t, s.n, "r1", "2")
+		if diff := cmp.Diff([]string{data(t, "2")}, nextData(t, st, 1)); diff != "" {
+			t.Errorf("(-want +got):\n%s", diff)
+		}
+		if got := s.gw.SendAttempts(); got != 5 {
+			t.Errorf("send attempts = %d, want 5: the connect's, three retries, the Notify", got)
+		}
+	})
 }
 
 // TestFault3PendingAlthoughWrittenDuplicate shows the one duplicate the

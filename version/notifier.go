@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -109,6 +110,10 @@ type Notifier struct {
 	// for a flush in progress.
 	waitHook func()
 
+	// retryDelay is the wait before the first retry of a connect that
+	// sent its stream nothing (see retry.go); tests shorten it.
+	retryDelay time.Duration
+
 	mu       sync.Mutex        // guards the fields below and every entry and pending
 	entries  map[string]*entry // by request id
 	lru      lruList           // every entry, least recently notified first
@@ -157,6 +162,8 @@ func New(conn Conn, src Source, opts ...Option) (*Notifier, error) {
 		log:     cfg.logger,
 		ins:     ins,
 		entries: make(map[string]*entry),
+
+		retryDelay: connectRetryDelay,
 	}, nil
 }
 
@@ -426,7 +433,7 @@ func (n *Notifier) Connect(ctx context.Context, req *callback.Request) (*callbac
 	switch {
 	case len(e.q) > 0:
 		e.draining = true
-		n.drainLocked(ctx, e)
+		n.retryIfMissedLocked(e, gen, n.drainLocked(ctx, e), 0)
 		n.unlock(ctx)
 		n.ins.connect(ctx, span, connectFlushed)
 		return nil, nil
@@ -443,7 +450,7 @@ func (n *Notifier) Connect(ctx context.Context, req *callback.Request) (*callbac
 		// cached.
 		e.draining = true
 		e.q = slices.Insert(e.q, 0, &pending{ev: e.lastEv, at: n.cfg.now(), snapshot: true})
-		n.drainLocked(ctx, e)
+		n.retryIfMissedLocked(e, gen, n.drainLocked(ctx, e), 0)
 		n.unlock(ctx)
 		n.ins.connect(ctx, span, connectResent)
 		return nil, nil
@@ -457,7 +464,7 @@ func (n *Notifier) Connect(ctx context.Context, req *callback.Request) (*callbac
 	defer sendCancel()
 	n.lock()
 	e.q = slices.Insert(e.q, 0, &pending{ev: ev, at: n.cfg.now(), snapshot: true})
-	n.drainLocked(sendCtx, e)
+	n.retryIfMissedLocked(e, gen, n.drainLocked(sendCtx, e), 0)
 	n.unlock(ctx)
 	n.ins.connect(ctx, span, what)
 	return nil, nil

@@ -32,6 +32,7 @@ type entry struct {
 	idle     chan struct{} // closed when draining ends; made by a connect that waits for it
 
 	refs      int           // connects in progress for rid; they keep the entry
+	retries   int           // connect retries scheduled (retry.go); they keep the entry, not its events
 	gen       uint64        // incremented by each connect once it has registered
 	sentGen   uint64        // gen when the latest successful send started
 	delivered uint64        // successful sends
@@ -162,9 +163,10 @@ func (n *Notifier) entryLocked(rid string, now time.Time) *entry {
 	return e
 }
 
-// maybeDeleteLocked deletes e once it is idle and empty.
+// maybeDeleteLocked deletes e once it is idle and empty, with no connect
+// retry scheduled.
 func (n *Notifier) maybeDeleteLocked(e *entry) {
-	if e.busy() || len(e.q) > 0 || !e.listed {
+	if e.busy() || e.retries > 0 || len(e.q) > 0 || !e.listed {
 		return
 	}
 	n.lru.remove(e)
@@ -354,9 +356,10 @@ func (n *Notifier) settleLocked(ctx context.Context, e *entry, p *pending) Deliv
 
 // drainLocked sends e's events in order until the queue is empty or a send
 // fails; a failed event and everything after it stay pending, in order. The
-// caller has claimed e (e.draining); drainLocked releases it. Called and
-// returns with n.mu held; the lock is released during each send.
-func (n *Notifier) drainLocked(ctx context.Context, e *entry) {
+// caller has claimed e (e.draining); drainLocked releases it. It returns the
+// error of the send that stopped it, or nil. Called and returns with n.mu
+// held; the lock is released during each send.
+func (n *Notifier) drainLocked(ctx context.Context, e *entry) (failed error) {
 	for {
 		n.pruneLocked(e, n.cfg.now())
 		if len(e.q) == 0 {
@@ -398,6 +401,7 @@ func (n *Notifier) drainLocked(ctx context.Context, e *entry) {
 		for _, x := range e.q {
 			x.resolve(Pending, err)
 		}
+		failed = err
 		break
 	}
 	e.draining = false
@@ -409,4 +413,5 @@ func (n *Notifier) drainLocked(ctx context.Context, e *entry) {
 		n.enforceLocked(e)
 	}
 	n.maybeDeleteLocked(e)
+	return failed
 }
