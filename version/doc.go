@@ -102,7 +102,9 @@
 // retry the browser gets a version with the next Notify or Broadcast, or
 // the current version on its next connect. Like any send, a retry that
 // timed out may have been written: the "Pending although written" case
-// above.
+// above. With [WithGateway] (AMQP mode) there are no retries: events wait
+// in the gateway's queue instead, and a failed send of the current version
+// on connect is logged; the next Notify or Broadcast reaches the browser.
 //
 // # Memory
 //
