@@ -170,7 +170,7 @@ func (b *Bus) notConnected(op string) error {
 	if closed {
 		return fmt.Errorf("amqp: %s: %w", op, ErrClosed)
 	}
-	return fmt.Errorf("amqp: %s: %w (%w)", op, bus.ErrNotConnected, ErrNotConnected)
+	return opErr(op, notConnectedText, nil, bus.ErrNotConnected, ErrNotConnected)
 }
 
 // Subscribe implements [bus.Bus].
@@ -203,7 +203,7 @@ func (b *Bus) Bind(_ context.Context, key string) error {
 		return b.notConnected("bind")
 	}
 	if err := s.ctl.QueueBind(s.queue, key, b.replicas, false, nil); err != nil {
-		return fmt.Errorf("amqp: bind: %w (%w)", bus.ErrNotConnected, err)
+		return opErr("bind", notConnectedText, err, bus.ErrNotConnected)
 	}
 	return nil
 }
@@ -226,7 +226,7 @@ func (b *Bus) Unbind(_ context.Context, key string) error {
 		return nil // the new queue will not be bound with it
 	}
 	if err := s.ctl.QueueUnbind(s.queue, key, b.replicas, nil); err != nil {
-		return fmt.Errorf("amqp: unbind: %w (%w)", bus.ErrNotConnected, err)
+		return opErr("unbind", notConnectedText, err, bus.ErrNotConnected)
 	}
 	return nil
 }
@@ -262,7 +262,7 @@ func (b *Bus) Keep(_ context.Context, requestID string, keys []string) (bus.Queu
 	if s.decl == nil || s.decl.IsClosed() {
 		ch, err := s.conn.Channel()
 		if err != nil {
-			return bus.QueueState{}, fmt.Errorf("amqp: keep queue: open channel: %w (%w)", bus.ErrNotConnected, err)
+			return bus.QueueState{}, opErr("keep queue: open channel", notConnectedText, err, bus.ErrNotConnected)
 		}
 		s.decl = ch
 	}
@@ -321,7 +321,7 @@ func (b *Bus) publish(ctx context.Context, op, exchange, key string, body []byte
 	if err != nil {
 		s.settle(id)
 		if s.pub.IsClosed() || errors.Is(err, amqp091.ErrClosed) {
-			return fmt.Errorf("amqp: %s: %w (%w)", op, bus.ErrNotConnected, err)
+			return opErr(op, notConnectedText, err, bus.ErrNotConnected)
 		}
 		return fmt.Errorf("amqp: %s: %w", op, err)
 	}
@@ -331,11 +331,11 @@ func (b *Bus) publish(ctx context.Context, op, exchange, key string, body []byte
 	case err != nil:
 		return fmt.Errorf("amqp: %s: %w: %w", op, ErrUnconfirmed, err)
 	case !acked && s.pub.IsClosed():
-		return fmt.Errorf("amqp: %s: %w: %w (%w)", op, ErrUnconfirmed, errConnectionLost, bus.ErrNotConnected)
+		return opErr(op, "message not confirmed by the broker", errConnectionLost, ErrUnconfirmed, bus.ErrNotConnected)
 	case !acked:
 		return fmt.Errorf("amqp: %s: %w", op, ErrNacked)
 	case returned:
-		return fmt.Errorf("amqp: %s: %w (%w)", op, bus.ErrNoRoute, ErrUnroutable)
+		return opErr(op, "no replica bound the routing key", nil, bus.ErrNoRoute, ErrUnroutable)
 	}
 	return nil
 }

@@ -1,6 +1,9 @@
 package amqp
 
-import "errors"
+import (
+	"errors"
+	"strings"
+)
 
 // Sentinel errors. Test for them with [errors.Is]; the errors returned by a
 // [Publisher] wrap them with what was attempted. An invalid event is
@@ -42,3 +45,30 @@ var (
 	// Nothing was published.
 	ErrInvalidKey = errors.New("amqp: invalid routing key")
 )
+
+// notConnectedText is what an operation of a [Bus] says when the broker
+// connection is down.
+const notConnectedText = "not connected to the broker"
+
+// opError is the error of a [Bus] operation: one sentence,
+// "amqp: <op>: <what>[: <cause>]", that matches every sentinel it names
+// (for example both [bus.ErrNotConnected] and [ErrNotConnected]) with
+// errors.Is, instead of repeating each sentinel's own text.
+type opError struct {
+	msg  string
+	errs []error
+}
+
+func (e *opError) Error() string   { return e.msg }
+func (e *opError) Unwrap() []error { return e.errs }
+
+// opErr returns the opError of op: what happened, its cause (may be nil)
+// and the sentinels it matches.
+func opErr(op, what string, cause error, sentinels ...error) error {
+	msg := "amqp: " + op + ": " + what
+	if cause != nil {
+		msg += ": " + strings.TrimPrefix(cause.Error(), "amqp: ")
+		sentinels = append(sentinels, cause)
+	}
+	return &opError{msg: msg, errs: sentinels}
+}
