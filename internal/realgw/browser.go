@@ -1,22 +1,20 @@
 package realgw
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
 	"net/http"
-	"strings"
 	"sync"
 
+	"github.com/ssegate/ssegate/internal/sse"
 	"github.com/ssegate/ssegate/sseconn/gatewaytest"
 )
 
-// MaxEventBytes caps one event read by [Stream.Next], field names and line
-// ends included, so that a stream that never ends a line cannot exhaust
+// MaxEventBytes caps one line, and the data of one event, read by
+// [Stream.Next], so that a stream that never ends a line cannot exhaust
 // memory.
 const MaxEventBytes = 1 << 20
 
@@ -37,7 +35,7 @@ type Stream struct {
 
 	body      []byte // the whole body of an answer that is not an event stream
 	rc        io.ReadCloser
-	r         *bufio.Reader
+	p         *sse.Parser
 	tr        *http.Transport
 	closeOnce sync.Once
 }
@@ -71,7 +69,7 @@ func Open(ctx context.Context, url string, header http.Header) (*Stream, error) 
 		}
 		return st, nil
 	}
-	st.r = bufio.NewReader(resp.Body)
+	st.p = sse.NewParser(resp.Body, MaxEventBytes)
 	return st, nil
 }
 
@@ -79,16 +77,17 @@ func Open(ctx context.Context, url string, header http.Header) (*Stream, error) 
 func (s *Stream) Body() []byte { return s.body }
 
 // IsEventStream reports whether the answer is a 200 text/event-stream.
-func (s *Stream) IsEventStream() bool { return s.r != nil }
+func (s *Stream) IsEventStream() bool { return s.p != nil }
 
 // Next returns the next event, waiting until one is complete, the stream ends
 // (io.EOF) or ctx is done (ctx.Err(), and the stream is closed). Comments,
 // such as the gateway's heartbeats, are skipped. Events are parsed as the
 // HTML standard's EventSource does: "event" sets the name, "data" lines are
 // joined with "\n", a blank line dispatches, an event without a data line is
-// not dispatched, and a line ends with LF, CRLF or a lone CR.
+// not dispatched, and a line ends with LF, CRLF or a lone CR (the parser of
+// internal/sse, shared with gatewaytest and the examples' client).
 func (s *Stream) Next(ctx context.Context) (gatewaytest.Event, error) {
-	if s.r == nil {
+	if s.p == nil {
 		return gatewaytest.Event{}, io.EOF
 	}
 	stop := context.AfterFunc(ctx, s.Close)
@@ -116,70 +115,16 @@ func (s *Stream) Events(ctx context.Context) ([]gatewaytest.Event, error) {
 	}
 }
 
+// next reads the next event with the shared EventSource parser.
 func (s *Stream) next() (gatewaytest.Event, error) {
-	var (
-		name    string
-		data    strings.Builder
-		hasData bool
-		size    int
-	)
-	for {
-		line, err := s.readLine(max(MaxEventBytes-size, 0))
-		if err != nil {
-			if errors.Is(err, io.ErrUnexpectedEOF) {
-				err = io.EOF // an unfinished event at the end is discarded
-			}
-			return gatewaytest.Event{}, err
-		}
-		size += len(line) + 1
-		if line == "" {
-			if hasData {
-				return gatewaytest.Event{Name: name, Data: data.String()}, nil
-			}
-			name = ""
-			continue
-		}
-		field, value, _ := strings.Cut(line, ":")
-		value = strings.TrimPrefix(value, " ")
-		switch field {
-		case "": // a comment, such as ": heartbeat"
-		case "event":
-			name = value
-		case "data":
-			if hasData {
-				data.WriteByte('\n')
-			}
-			data.WriteString(value)
-			hasData = true
-		}
+	ev, err := s.p.Next()
+	if errors.Is(err, sse.ErrTooLong) {
+		err = fmt.Errorf("%w: %w", ErrEventTooLarge, err)
 	}
-}
-
-// readLine reads one line without its line end, failing past limit bytes.
-func (s *Stream) readLine(limit int) (string, error) {
-	var buf bytes.Buffer
-	for {
-		c, err := s.r.ReadByte()
-		if err != nil {
-			if errors.Is(err, io.EOF) && buf.Len() > 0 {
-				return "", io.ErrUnexpectedEOF
-			}
-			return "", err
-		}
-		switch c {
-		case '\n':
-			return buf.String(), nil
-		case '\r':
-			if next, err := s.r.Peek(1); err == nil && next[0] == '\n' {
-				_, _ = s.r.ReadByte() // CRLF is one line end
-			}
-			return buf.String(), nil
-		}
-		if buf.Len() >= limit {
-			return "", ErrEventTooLarge
-		}
-		buf.WriteByte(c)
+	if err != nil {
+		return gatewaytest.Event{}, err
 	}
+	return gatewaytest.Event{Name: ev.Name, Data: ev.Data}, nil
 }
 
 // Close closes the stream, as a browser tab that goes away. It may be called
