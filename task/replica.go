@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"slices"
 	"strings"
 	"time"
 
@@ -38,6 +40,11 @@ type message struct {
 	Type    string       `json:"type"`
 	Task    string       `json:"task"`
 	Entries []stateEntry `json:"entries,omitempty"`
+	// Nonce, in a follower's request for the state, names the request;
+	// Replies, in the owner's state, lists the nonces of the requests
+	// received before the state was taken.
+	Nonce   uint64   `json:"nonce,omitempty"`
+	Replies []uint64 `json:"replies,omitempty"`
 }
 
 // stateEntry is one entry of the compacted log in a state message.
@@ -51,6 +58,20 @@ type stateEntry struct {
 func ownerKey(id string) string { return "task." + id + ".owner" }
 func stateKey(id string) string { return "task." + id + ".state" }
 
+// maxReplies bounds the nonces an owner keeps between two publishes of a
+// task's state: more connects than that within one publish are answered
+// by the followers' fallback (see checkLease).
+const maxReplies = 64
+
+// nonZeroRand returns a random request nonce; 0 means "no request".
+func nonZeroRand() uint64 {
+	for {
+		if n := rand.Uint64(); n != 0 {
+			return n
+		}
+	}
+}
+
 // parseKey returns the task id and the last word of a bus key of ours.
 func parseKey(key string) (id, kind string, ok bool) {
 	rest, ok := strings.CutPrefix(key, "task.")
@@ -61,8 +82,6 @@ func parseKey(key string) (id, kind string, ok bool) {
 	return id, kind, ok && id != "" && !strings.Contains(kind, ".")
 }
 
-var requestState = mustMarshal(message{Type: msgState})
-
 func mustMarshal(m message) []byte {
 	b, err := json.Marshal(m)
 	if err != nil {
@@ -71,9 +90,11 @@ func mustMarshal(m message) []byte {
 	return b
 }
 
-// stateLocked returns t's log as a state message. t.mu must be held.
+// stateLocked returns t's log as a state message that answers the
+// requests received so far. t.mu must be held.
 func (t *task) stateLocked() []byte {
-	m := message{Type: msgState, Task: t.id}
+	m := message{Type: msgState, Task: t.id, Replies: t.replies}
+	t.replies = nil
 	for slot, e := range t.log {
 		if e.seq != 0 {
 			m.Entries = append(m.Entries, stateEntry{Slot: slot, Seq: e.seq, Name: e.ev.Name, Data: e.ev.Data})
@@ -208,6 +229,13 @@ func (h busHandler) Deliver(key string, body []byte) {
 		}
 		switch m.Type {
 		case msgState:
+			if m.Nonce != 0 {
+				t.mu.Lock()
+				if len(t.replies) < maxReplies {
+					t.replies = append(t.replies, m.Nonce)
+				}
+				t.mu.Unlock()
+			}
 			r.announce(t)
 		case msgCancel:
 			r.cancel(t)
@@ -220,7 +248,7 @@ func (h busHandler) Deliver(key string, body []byte) {
 		f := r.followers[id]
 		r.mu.Unlock()
 		if f != nil {
-			r.merge(f, m.Entries)
+			r.merge(f, m.Entries, m.Replies)
 		}
 	}
 }
@@ -244,10 +272,14 @@ func (h busHandler) Reconnected() {
 }
 
 // merge takes the entries of an owner's state into follower f's log and
-// sends what is new.
-func (r *Runner) merge(f *task, entries []stateEntry) {
+// sends what is new. A state that answers the request of f's stream (see
+// connectRemote) lets that stream's delivery start.
+func (r *Runner) merge(f *task, entries []stateEntry, replies []uint64) {
 	f.mu.Lock()
 	f.heard, f.misses, f.hadState = time.Now(), 0, true
+	if f.syncNonce != 0 && slices.Contains(replies, f.syncNonce) {
+		f.syncNonce = 0
+	}
 	if f.final {
 		f.mu.Unlock()
 		return
@@ -293,17 +325,16 @@ func (r *Runner) connectRemote(ctx context.Context, req *callback.Request, id st
 		f.refs--
 		r.mu.Unlock()
 	}()
-	if !fresh {
-		f.mu.Lock()
-		if f.log[slotClose].seq == 0 {
-			// What this replica last heard may be older than what the
-			// browser saw through another replica: start from the
-			// owner's answer to the request below, so that progress
-			// never goes backwards. A closed log is final and complete.
-			f.log = [numSlots]entry{}
-		}
-		f.mu.Unlock()
+	// What this replica holds, or still has on its way from the owner,
+	// may be older than what the browser saw through another replica:
+	// the stream gets nothing until the owner's answer to this connect's
+	// request has arrived, so that progress never goes backwards. A
+	// closed log is final and complete.
+	f.mu.Lock()
+	if f.log[slotClose].seq == 0 {
+		f.syncNonce, f.syncSince = nonZeroRand(), time.Now()
 	}
+	f.mu.Unlock()
 
 	if fresh {
 		bctx, cancel := context.WithTimeout(ctx, r.cfg.sendTimeout)
@@ -321,11 +352,15 @@ func (r *Runner) connectRemote(ctx context.Context, req *callback.Request, id st
 	return nil
 }
 
-// request asks the owner of follower f for its state.
+// request asks the owner of follower f for its state, naming the request
+// that f's stream waits for, if any.
 func (r *Runner) request(ctx context.Context, f *task) {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.sendTimeout)
 	defer cancel()
-	err := r.bus.Request(ctx, ownerKey(f.id), requestState)
+	f.mu.Lock()
+	body := mustMarshal(message{Type: msgState, Task: f.id, Nonce: f.syncNonce})
+	f.mu.Unlock()
+	err := r.bus.Request(ctx, ownerKey(f.id), body)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	switch {
@@ -405,6 +440,12 @@ func (r *Runner) checkLease(f *task) {
 	}
 	silent := now.Sub(f.heard) > r.cfg.leaseTimeout
 	ts := r.cfg.now()
+	unblocked := false
+	if f.syncNonce != 0 && f.hadState && now.Sub(f.syncSince) > r.cfg.leaseInterval {
+		// The owner answers without naming requests (a replica of an
+		// older version): deliver what it sent rather than nothing.
+		f.syncNonce, unblocked = 0, true
+	}
 	switch {
 	case !f.hadState && (f.misses >= 2 || silent):
 		f.final = true
@@ -418,6 +459,7 @@ func (r *Runner) checkLease(f *task) {
 		f.log[slotClose] = entry{seq: f.seq + 2, ev: newEvent(TypeClose, f.id, ts, reasonData(TypeFailed)), close: true}
 		f.seq += 2
 		r.log.Warn("task: owner of followed task stopped answering", "task_id", f.id)
+	case unblocked:
 	default:
 		f.mu.Unlock()
 		return

@@ -79,6 +79,9 @@ type task struct {
 	hadState   bool      // follower: the owner answered at least once
 	misses     int       // follower: requests returned unroutable in a row
 	final      bool      // follower: the log was ended here (not found, lost)
+	syncNonce  uint64    // follower: the state request whose answer the stream waits for; 0 when none
+	syncSince  time.Time // follower: when syncNonce was set
+	replies    []uint64  // owner: nonces of state requests to answer in the next published state
 	publishing bool      // owner: a goroutine publishes the state
 	republish  bool      // owner: the state changed while it was being published
 }
@@ -144,6 +147,9 @@ func (t *task) replaceTerminalLocked(seq uint64) bool {
 // nextLocked returns the first entry not yet delivered to the connection.
 // t.mu must be held.
 func (t *task) nextLocked() (entry, bool) {
+	if t.syncNonce != 0 && !t.final {
+		return entry{}, false // a follower's stream waits for the owner's answer
+	}
 	for _, e := range t.log {
 		if e.seq > t.cursor {
 			return e, true
