@@ -80,8 +80,11 @@
 // any tab waits, under the same bounds, for that user's next tab. A
 // [Broadcast] reaches the tabs the hub keeps at that moment.
 //
-// A send that fails with an error that may pass (a timeout, a 5xx answer)
-// is retried with backoff, so the browser may see such an event twice; a
+// A send that fails with an error that may pass (a timeout, a 5xx answer,
+// a connection lost before the answer) is retried with backoff: the
+// gateway may have written the event already, so the browser may see it
+// twice (at least once, never lost for that; a page that filters by
+// task_id and event type shows the same); a
 // send the gateway answers 404 (the stream is gone) keeps the event for the
 // tab's next stream. As with any stream, an event the gateway accepted for
 // a stream that was in fact already dead (the browser went away a moment

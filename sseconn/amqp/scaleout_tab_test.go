@@ -19,6 +19,7 @@ import (
 
 	"github.com/ssegate/ssegate/callback"
 	"github.com/ssegate/ssegate/internal/frontendtest"
+	"github.com/ssegate/ssegate/internal/realgw"
 	"github.com/ssegate/ssegate/internal/testenv"
 	"github.com/ssegate/ssegate/sseconn"
 	"github.com/ssegate/ssegate/sseconn/amqp"
@@ -31,7 +32,8 @@ import (
 // tabCluster is a backend of two replicas, each with its own bus, manager,
 // hub and runner, behind one in-process gateway in AMQP mode.
 type tabCluster struct {
-	gw       *gatewaytest.Server
+	gw       *gatewaytest.Server // nil with the reference gateway
+	real     *realgw.Gateway     // the reference gateway, if used
 	prefix   string
 	replicas []*tabReplica
 	turn     atomic.Int64
@@ -53,17 +55,33 @@ func cookieSubject(req *callback.Request) (string, error) {
 	return c.Value, nil
 }
 
-func newTabCluster(t *testing.T) *tabCluster {
+func newTabCluster(t *testing.T) *tabCluster { return newTabClusterOn(t, false) }
+
+// newTabClusterOn starts the cluster behind gatewaytest, or with real
+// behind the reference gateway, generation 2, in AMQP mode.
+func newTabClusterOn(t *testing.T, real bool) *tabCluster {
 	t.Helper()
 	url := testenv.Require(t, testenv.RabbitMQ)
 	const ttl = 30 * time.Second
 	c := &tabCluster{prefix: uniqueName(t)}
+	ready := make(chan struct{})
 	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-ready
 		i := int(c.turn.Add(1)-1) % len(c.replicas)
 		c.replicas[i].cb.ServeHTTP(w, r)
 	}))
-	c.gw = gatewaytest.NewServer(backend.URL+"/api/sse/callback?secret="+scaleSecret,
-		gatewaytest.WithGeneration(2), gatewayAMQP(url, c.prefix, ttl))
+	gwURL := ""
+	if real {
+		c.real = realgw.Start(t, realgw.Dir(t, 2), realgw.Config{
+			CallbackURL: backend.URL + "/api/sse/callback?secret=" + scaleSecret,
+			RabbitMQURL: url, QueueTTL: ttl, EnvPrefix: c.prefix,
+		})
+		gwURL = c.real.URL
+	} else {
+		c.gw = gatewaytest.NewServer(backend.URL+"/api/sse/callback?secret="+scaleSecret,
+			gatewaytest.WithGeneration(2), gatewayAMQP(url, c.prefix, ttl))
+		gwURL = c.gw.URL
+	}
 	var once sync.Once
 	t.Cleanup(func() {
 		once.Do(func() {
@@ -77,7 +95,9 @@ func newTabCluster(t *testing.T) *tabCluster {
 			for _, r := range c.replicas {
 				_ = r.cb.Shutdown(ctx)
 			}
-			c.gw.Close()
+			if c.gw != nil {
+				c.gw.Close()
+			}
 			for _, r := range c.replicas {
 				r.hub.Close()
 				_ = r.conns.Shutdown(ctx)
@@ -95,7 +115,7 @@ func newTabCluster(t *testing.T) *tabCluster {
 		if err != nil {
 			t.Fatalf("replica %d: NewBus: %v", i, err)
 		}
-		if r.conns, err = sseconn.New(c.gw.URL); err != nil {
+		if r.conns, err = sseconn.New(gwURL); err != nil {
 			t.Fatalf("replica %d: sseconn.New: %v", i, err)
 		}
 		r.hub, err = tab.New(r.conns, tab.WithGateway(r.bus.Gateway()), tab.WithSubject(cookieSubject),
@@ -113,6 +133,7 @@ func newTabCluster(t *testing.T) *tabCluster {
 		}
 		c.replicas = append(c.replicas, r)
 	}
+	close(ready)
 	return c
 }
 
@@ -123,7 +144,23 @@ func (c *tabCluster) rid(name string) string { return c.prefix + "-" + name }
 // worker opens the generation-2 worker of tab rid, signed in as user.
 func (c *tabCluster) worker(t *testing.T, rid, user string) *frontendtest.Worker {
 	t.Helper()
-	w := &frontendtest.Worker{Dial: frontendtest.Gateway(c.gw, http.Header{"Cookie": {"session=" + user}}), RequestID: rid}
+	header := http.Header{"Cookie": {"session=" + user}}
+	var dial frontendtest.Dialer
+	if c.real != nil {
+		dial = func(ctx context.Context, path string) (int, frontendtest.Stream, error) {
+			st, err := realgw.Open(ctx, c.real.URL+path, header)
+			if err != nil {
+				return 0, nil, err
+			}
+			if !st.IsEventStream() {
+				return st.StatusCode, nil, nil
+			}
+			return st.StatusCode, st, nil
+		}
+	} else {
+		dial = frontendtest.Gateway(c.gw, header)
+	}
+	w := &frontendtest.Worker{Dial: dial, RequestID: rid}
 	if err := w.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -214,8 +251,14 @@ func lifecycleOf(id string) func(frontendtest.WorkerState) bool {
 // events on its one stream, that another user's tabs, one of them claiming
 // the same request id, get none of it, and that a broadcast task reaches
 // every tab.
-func TestFrontendTabTwoTasksAMQP(t *testing.T) {
-	c := newTabCluster(t)
+func TestFrontendTabTwoTasksAMQP(t *testing.T) { testTabTwoTasksAMQP(t, false) }
+
+// TestFrontendTabTwoTasksRealGatewayAMQP is TestFrontendTabTwoTasksAMQP
+// behind the reference gateway, generation 2, in AMQP mode.
+func TestFrontendTabTwoTasksRealGatewayAMQP(t *testing.T) { testTabTwoTasksAMQP(t, true) }
+
+func testTabTwoTasksAMQP(t *testing.T, real bool) {
+	c := newTabClusterOn(t, real)
 	ridA := c.rid("a")
 	alice := c.worker(t, ridA, "alice")
 	bob := c.worker(t, c.rid("b"), "bob")
@@ -292,6 +335,24 @@ func TestFrontendTabSubjectAMQP(t *testing.T) {
 // before its tab ever connected, and another while the tab reconnects (the
 // gateway restarted and refuses connections meanwhile): the gateway's
 // queue keeps both.
+// TestFrontendTabBeforeConnectAndRestartRealGatewayAMQP runs a task to its
+// end before its tab ever connected, behind the reference gateway in AMQP
+// mode, and another while the gateway restarts: the tab's queue, declared
+// by the hub and then by the gateway, keeps both.
+func TestFrontendTabBeforeConnectAndRestartRealGatewayAMQP(t *testing.T) {
+	c := newTabClusterOn(t, true)
+	rid := c.rid("c")
+	id1 := c.run(t, 1, tab.To(rid, "carol"))
+	w := c.worker(t, rid, "carol")
+	waitWorkerState(t, w, "the task before connect", lifecycleOf(id1))
+	c.real.Restart()
+	id2 := c.run(t, 0, tab.To(rid, "carol"))
+	s := waitWorkerState(t, w, "the task after the restart", lifecycleOf(id2))
+	if s.Opens < 2 {
+		t.Errorf("%d streams opened, want a reconnect", s.Opens)
+	}
+}
+
 func TestFrontendTabBeforeConnectAndReconnectAMQP(t *testing.T) {
 	c := newTabCluster(t)
 	rid := c.rid("c")
