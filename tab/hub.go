@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -406,12 +407,20 @@ func (h *Hub) deliver(t *tabState) {
 	}
 }
 
-// popLocked removes the head of t's queue if it is still seq (the limit may
-// have dropped it meanwhile).
+// popLocked removes the event seq from t's queue, if it is still there: the
+// limit may have dropped it meanwhile, and a connect may have put its
+// greeting before it.
 func (t *tabState) popLocked(seq uint64) {
-	if len(t.q) > 0 && t.q[0].seq == seq {
-		t.q[0] = queued{}
-		t.q = t.q[1:]
+	for i, it := range t.q {
+		if it.seq == seq {
+			if i == 0 {
+				t.q[0] = queued{}
+				t.q = t.q[1:]
+			} else {
+				t.q = slices.Delete(t.q, i, i+1)
+			}
+			return
+		}
 	}
 }
 

@@ -258,3 +258,47 @@ func TestStartFor(t *testing.T) {
 		t.Errorf("Start For the zero audience: %v, want ErrInvalidAudience", err)
 	}
 }
+
+// TestReconnectDuringSend reconnects a tab while an event is being sent to
+// its old stream: the send succeeds there, so the new stream gets the
+// greeting and later events, not that event again.
+func TestReconnectDuringSend(t *testing.T) {
+	conn := conntest.New()
+	greeting := sseconn.Event{Name: "version", Data: `{"version":"1"}`}
+	h, err := tab.New(conn, tab.WithGreeter(func(context.Context) ([]sseconn.Event, error) {
+		return []sseconn.Event{greeting}, nil
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	inflight, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	conn.SetHook(func(_ context.Context, _ string, e sseconn.Event) error {
+		if e == ev(1) {
+			once.Do(func() {
+				close(inflight)
+				<-release
+			})
+		}
+		return nil
+	})
+	ctx := context.Background()
+	if err := h.Send(ctx, tab.To("t", ""), ev(1)); err != nil {
+		t.Fatal(err)
+	}
+	connect(t, h, "t", "", "tok-1")
+	<-inflight
+	connect(t, h, "t", "", "tok-2")
+	close(release)
+	if err := h.Send(ctx, tab.To("t", ""), ev(2)); err != nil {
+		t.Fatal(err)
+	}
+	got := conn.WaitCount(t, "tok-2", 2)
+	if len(got) != 2 || got[0].Event != greeting || got[1].Event != ev(2) {
+		t.Errorf("the new stream got %v, want the greeting and event 2", got)
+	}
+	if old := conn.ToToken("tok-1"); len(old) != 2 || old[1].Event != ev(1) {
+		t.Errorf("the old stream got %v, want the greeting and event 1", old)
+	}
+}
