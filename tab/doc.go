@@ -62,7 +62,10 @@
 // identifier with the connection manager ("tab:<key>"); in AMQP mode it is
 // the request id the hub answers the gateway with (its queue is
 // sse.conn.<key>, bound with connection.<key>), so a foreign tab can never
-// bind the key that To publishes to. Subjects are hashed the same way
+// bind the key that To publishes to. Without [WithSubject] every tab has
+// the subject "", so the request id alone keys it: any page that learns a
+// tab's request id can receive that tab's events. Use WithSubject whenever
+// events are private. Subjects are hashed the same way
 // ([SubjectKey]) into the routing key subject.<hash>, so that no user name
 // reaches the broker, and so that '.', '*' and '#' in it mean nothing.
 //
