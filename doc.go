@@ -21,7 +21,10 @@
 //     gateway's callbacks, with route matchers and fail-closed auth;
 //   - [github.com/ssegate/ssegate/task] and
 //     [github.com/ssegate/ssegate/version]: adapters that stream task
-//     progress and version notifications without losing events to timing.
+//     progress and version notifications without losing events to timing;
+//   - [github.com/ssegate/ssegate/tab]: one stream per browser tab, which
+//     carries the events of every task of the tab (or of its user, or of
+//     everyone) and the version events.
 //
 // The module github.com/ssegate/ssegate/sseconn/amqp, a module of its own so
 // that only scale-out users depend on a RabbitMQ client, publishes events

@@ -121,6 +121,7 @@ var documented = []struct{ dir, section string }{
 	{"callback", "callback"},
 	{"task", "task"},
 	{"version", "version"},
+	{"tab", "tab"},
 	{"sseconn/gatewaytest", "gatewaytest"},
 	{"sseconn/amqp", "amqp"},
 }

@@ -121,6 +121,20 @@
 // connect with an error status is worse: that page then reconnects every
 // second.)
 //
+// # One stream per tab
+//
+// A page that holds one stream per browser tab (package tab) rather than
+// one per task gets a task's events on that stream: make the runner
+// [WithTabs](hub) and start the task with [For](audience), one of
+// tab.To(requestID, subject) (the tab that started it), tab.ToSubject(subject)
+// (every tab of its user) or tab.Broadcast() (every tab). Its events are
+// the same task_events, with their task_id for the page to filter by, in
+// the same order, except connection_close, which is not sent: the tab's
+// stream stays open when the task ends. Such a task has no stream URL, and
+// a stream opened on the task route for it is told it is not found. The
+// hub keeps the events of a tab that is not connected and sends them when
+// it connects; see package tab for its bounds and for AMQP mode.
+//
 // # Concurrency
 //
 // All methods of [Runner] and [Progress] are safe for concurrent use. At

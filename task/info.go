@@ -36,7 +36,8 @@ type Info struct {
 	// ID is the task's id, a random UUID.
 	ID string
 	// StreamURL is the URL, relative to the gateway, that a browser opens
-	// to follow the task, for example /api/sse/tasks?task_id=<id>.
+	// to follow the task, for example /api/sse/tasks?task_id=<id>. It is
+	// empty for a task started [For] tabs: its events go to their streams.
 	StreamURL string
 	// Status is the task's state when the snapshot was taken.
 	Status Status

@@ -78,6 +78,7 @@ type config struct {
 	resumeEvery    time.Duration // how often stalled deliveries are resumed; tests change it
 	problems       optcheck.Problems
 	bus            bus.Bus
+	tabs           Tabs
 	leaseInterval  time.Duration
 	leaseTimeout   time.Duration
 }

@@ -166,7 +166,7 @@ func (r *Runner) disown(id string) {
 // more if it changes meanwhile. Best effort: a state that is not published
 // is recovered by the followers' next poll.
 func (r *Runner) announce(t *task) {
-	if r.bus == nil || t.remote {
+	if r.bus == nil || t.remote || t.aud != nil {
 		return
 	}
 	t.mu.Lock()
@@ -229,6 +229,10 @@ func (h busHandler) Deliver(key string, body []byte) {
 		}
 		switch m.Type {
 		case msgState:
+			if t.aud != nil { // its events go to its tabs only
+				r.announceNotFound(t.id)
+				return
+			}
 			if m.Nonce != 0 {
 				t.mu.Lock()
 				if len(t.replies) < maxReplies {
@@ -290,6 +294,9 @@ func (r *Runner) merge(f *task, entries []stateEntry, replies []uint64) {
 		}
 		f.log[e.Slot] = entry{seq: e.Seq, ev: sseconn.Event{Name: e.Name, Data: e.Data}, close: e.Slot == slotClose}
 		f.seq = max(f.seq, e.Seq)
+	}
+	if f.log[slotClose].seq != 0 {
+		f.syncNonce = 0 // a log that ends the stream is complete: nothing newer can come
 	}
 	gen, ok := f.claimLocked()
 	f.mu.Unlock()
@@ -483,4 +490,21 @@ func (r *Runner) cancelRemote(id string) error {
 		return errs.Wrapf("task", err, "cancel task %q on its replica", id)
 	}
 	return nil
+}
+
+// announceNotFound answers a follower of task id, whose events go to tabs
+// only, with the log of an unknown task, in the background.
+func (r *Runner) announceNotFound(id string) {
+	now := r.cfg.now()
+	body := mustMarshal(message{Type: msgState, Task: id, Entries: []stateEntry{
+		{Slot: slotTerminal, Seq: 1, Name: EventName, Data: newEvent(TypeFailed, id, now, failureData("task not found", CodeNotFound)).Data},
+		{Slot: slotClose, Seq: 2, Name: EventName, Data: newEvent(TypeClose, id, now, reasonData(ReasonNotFound)).Data},
+	}})
+	r.senders.goFunc(func() {
+		ctx, cancel := context.WithTimeout(r.sendCtx, r.cfg.sendTimeout)
+		defer cancel()
+		if err := r.bus.Publish(ctx, stateKey(id), body); err != nil {
+			r.log.Debug("task: publish state", "task_id", id, "error", err)
+		}
+	})
 }

@@ -167,24 +167,49 @@ func sweepInterval(retention time.Duration) time.Duration {
 // and status (pending). The task is detached from ctx: ctx's values, such
 // as the trace span, reach fn's context, but its cancellation does not.
 //
+// With [For], the task's events go to browser tabs instead of a stream of
+// its own (see [WithTabs]).
+//
 // It returns [ErrQueueFull] when every worker is busy and the queue is full,
-// [ErrShutdown] after [Runner.Shutdown], and [ErrNilFunc] for a nil fn.
-func (r *Runner) Start(ctx context.Context, fn Func) (Info, error) {
+// [ErrShutdown] after [Runner.Shutdown], [ErrNilFunc] for a nil fn,
+// [ErrNoTabs] for For on a runner without tabs, and an error wrapping
+// tab.ErrInvalidAudience for For with an invalid audience.
+func (r *Runner) Start(ctx context.Context, fn Func, opts ...StartOption) (Info, error) {
 	if fn == nil {
 		return Info{}, ErrNilFunc
 	}
 	if ctx == nil {
 		ctx = context.Background()
 	}
+	var sc startConfig
+	for _, o := range opts {
+		if o != nil {
+			o.applyStart(&sc)
+		}
+	}
+	if sc.aud != nil {
+		if r.cfg.tabs == nil {
+			return Info{}, ErrNoTabs
+		}
+		if err := sc.aud.Validate(); err != nil {
+			return Info{}, fmt.Errorf("task: start: %w", err)
+		}
+	}
 	id := uuid.New()
 	t := &task{
 		id:         id,
 		identifier: r.cfg.kind + ":" + id,
-		streamURL:  r.cfg.streamURL(id),
 		fn:         fn,
 		status:     StatusPending,
 		created:    r.cfg.now(),
 		done:       make(chan struct{}),
+	}
+	if sc.aud != nil {
+		// Delivery to tabs needs no connect: the audience is the
+		// connection, from the start.
+		t.aud, t.registered = sc.aud, true
+	} else {
+		t.streamURL = r.cfg.streamURL(id)
 	}
 	t.ctx, t.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	info := t.infoLocked() // nobody else knows t yet
@@ -537,7 +562,7 @@ func (r *Runner) retire(t *task) {
 		delete(r.tasks, old.id)
 		delete(r.stalled, old)
 		old.mu.Lock()
-		if old.registered {
+		if old.registered && old.token != "" {
 			tokens = append(tokens, old.token)
 			old.registered = false
 		}

@@ -55,6 +55,12 @@ func (r *Runner) Connect(ctx context.Context, req *callback.Request) (*callback.
 	if ok {
 		t = r.lookup(id)
 	}
+	if t != nil && t.aud != nil {
+		t = nil // its events go to its tabs only
+		if r.bus != nil {
+			return nil, r.connectUnknown(ctx, req, id)
+		}
+	}
 	if t == nil {
 		if ok && r.bus != nil {
 			return nil, r.connectRemote(ctx, req, id)

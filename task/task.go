@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ssegate/ssegate/sseconn"
+	"github.com/ssegate/ssegate/tab"
 )
 
 // The slots of a task's event log. Each holds at most one entry, and the
@@ -44,6 +45,7 @@ type task struct {
 	identifier string
 	streamURL  string
 	fn         Func
+	aud        *tab.Audience   // the tabs its events go to (For); nil: its own stream
 	ctx        context.Context // cancelled by cancel
 	cancel     context.CancelFunc
 	done       chan struct{} // closed when the task has finished
@@ -257,7 +259,7 @@ func (r *Runner) deliver(ctx context.Context, t *task, gen uint64) error {
 		}
 		t.mu.Unlock()
 
-		err := r.send(ctx, t.identifier, e)
+		err := r.sendEntry(ctx, t, e)
 		if err != nil && permanent(err) {
 			r.metrics.sendError(ctx, "invalid")
 			t.mu.Lock()

@@ -48,6 +48,15 @@
 // "version.json too large" or "version source unavailable". It never carries
 // URLs, addresses or other details of the error, which are logged instead.
 //
+// # One stream per tab
+//
+// A page that holds one stream per browser tab (package tab) gets version
+// events on that stream: mount the tab hub with
+// tab.WithGreeter([Greeter](src)) so that every tab gets the current
+// version when it connects, and send a new one to every tab with
+// hub.Send(ctx, tab.Broadcast(), ev), ev from [Event]. The Notifier is not
+// needed for that.
+//
 // # Delivery and ordering
 //
 // [Notifier.Notify] sends at once if the browser is connected and otherwise

@@ -19,6 +19,12 @@
 //
 //	go run ./examples/tasks -replicas 2 -amqp amqp://guest:guest@127.0.0.1:5672/
 //
+// With one stream per browser tab, as the real frontend's second generation
+// (two tasks at once in one page over one stream, and the backend's version
+// on the same stream):
+//
+//	go run ./examples/tasks -streams tab
+//
 // A task runs on the replica that got POST /api/tasks; its stream is served
 // by whichever replica got the connect callback. GET /api/tasks/{id}
 // answers on the task's replica only (404 on the others); cancel works on
@@ -27,7 +33,10 @@
 // The backend serves:
 //
 //	POST /api/sse/callback       the gateway's connect and disconnect callbacks
-//	POST /api/tasks              start a demo task: {"id","stream_url","status"}
+//	POST /api/tasks              start a demo task: {"id","stream_url","status"};
+//	                             with -streams tab, POST /api/tasks?request_id=<tab>
+//	                             starts it for that tab: {"id","status"}
+//	GET  /api/config             with -streams tab: {"gateway"}, the gateway's base URL
 //	GET  /api/tasks/{id}         the task's state
 //	POST /api/tasks/{id}/cancel  cancel it
 //	GET  /                       the page (embedded, no external assets)
@@ -50,6 +59,7 @@ import (
 
 	"github.com/ssegate/ssegate/examples/internal/demo"
 	"github.com/ssegate/ssegate/sseconn/amqp/amqptest"
+	"github.com/ssegate/ssegate/tab"
 	"github.com/ssegate/ssegate/task"
 )
 
@@ -74,7 +84,17 @@ type options struct {
 	verbose   bool
 	replicas  int
 	amqp      string
+	streams   string
 }
+
+// The values of -streams.
+const (
+	streamsTask = "task" // one stream per task
+	streamsTab  = "tab"  // one stream per browser tab
+)
+
+// demoVersion is the backend version the demo sends to every tab stream.
+const demoVersion = "demo-1.0"
 
 func parseFlags(args []string, stdout io.Writer) (options, error) {
 	var o options
@@ -86,6 +106,7 @@ func parseFlags(args []string, stdout io.Writer) (options, error) {
 	flags.DurationVar(&o.stepDelay, "step-delay", 400*time.Millisecond, "duration of each step")
 	flags.IntVar(&o.replicas, "replicas", 1, "backend replicas; more than one needs -amqp")
 	flags.StringVar(&o.amqp, "amqp", os.Getenv("RABBITMQ_URL"), "RabbitMQ `URL`: the replicas share tasks through it (AMQP mode)")
+	flags.StringVar(&o.streams, "streams", streamsTask, "`task`: one stream per task; tab: one stream per browser tab, for every task of the tab")
 	if err := flags.Parse(args); err != nil {
 		return o, err
 	}
@@ -97,6 +118,12 @@ func parseFlags(args []string, stdout io.Writer) (options, error) {
 	}
 	if o.replicas < 1 || (o.replicas > 1 && o.amqp == "") {
 		return o, fmt.Errorf("-replicas %d: want 1, or more with -amqp", o.replicas)
+	}
+	if o.streams != streamsTask && o.streams != streamsTab {
+		return o, fmt.Errorf("-streams %q: want %s or %s", o.streams, streamsTask, streamsTab)
+	}
+	if o.streams == streamsTab && o.headless {
+		return o, errors.New("-headless follows one task's stream: it needs -streams task")
 	}
 	if o.stepDelay < 0 {
 		return o, fmt.Errorf("-step-delay %s: want zero or more", o.stepDelay)
@@ -146,7 +173,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 	// turn, as a load balancer would send them.
 	var cbs, apis []http.Handler
 	for _, r := range replicas {
-		app := &app{runner: r.runner, gateway: env.PublicGatewayURL, steps: o.steps, stepDelay: o.stepDelay}
+		app := &app{runner: r.runner, gateway: env.PublicGatewayURL, steps: o.steps, stepDelay: o.stepDelay,
+			tabs: o.streams == streamsTab}
 		api := http.NewServeMux()
 		api.HandleFunc("POST /api/tasks", app.start)
 		api.HandleFunc("GET /api/tasks/{id}", app.get)
@@ -167,6 +195,14 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 	mux.HandleFunc("GET "+demo.StylePath, demo.Style)
 	page, _ := fs.Sub(static, "static")
 	mux.Handle("GET /", http.FileServerFS(page))
+	if o.streams == streamsTab {
+		mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+			http.ServeFileFS(w, r, page, "tab.html")
+		})
+		mux.HandleFunc("GET /api/config", func(w http.ResponseWriter, r *http.Request) {
+			writeJSON(w, http.StatusOK, map[string]string{"gateway": env.PublicGatewayURL})
+		})
+	}
 
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	served := make(chan error, 1)
@@ -258,6 +294,7 @@ type app struct {
 	gateway   string // the gateway's base URL for browsers
 	steps     int
 	stepDelay time.Duration
+	tabs      bool // -streams tab: tasks are started for the tab that asks
 }
 
 // result is what the demo task returns: the data of task_completed.
@@ -297,13 +334,23 @@ type startResponse struct {
 	ID string `json:"id"`
 	// StreamURL is absolute: the page opens new EventSource(stream_url) on
 	// the gateway, which is another origin than the page's.
-	StreamURL string      `json:"stream_url"`
+	// It is empty with -streams tab.
+	StreamURL string      `json:"stream_url,omitempty"`
 	Status    task.Status `json:"status"`
 }
 
 func (a *app) start(w http.ResponseWriter, r *http.Request) {
-	info, err := a.runner.Start(r.Context(), a.work())
+	var opts []task.StartOption
+	if a.tabs {
+		// The task's events go to the tab that asked, on its one stream.
+		// The demo has no sign-in: the tab's subject is "".
+		opts = append(opts, task.For(tab.To(r.URL.Query().Get("request_id"), "")))
+	}
+	info, err := a.runner.Start(r.Context(), a.work(), opts...)
 	switch {
+	case errors.Is(err, tab.ErrInvalidAudience):
+		writeError(w, http.StatusBadRequest, "missing or invalid request_id")
+		return
 	case errors.Is(err, task.ErrQueueFull):
 		writeError(w, http.StatusTooManyRequests, "too many tasks, try again later")
 		return
@@ -314,11 +361,11 @@ func (a *app) start(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, "cannot start the task")
 		return
 	}
-	writeJSON(w, http.StatusAccepted, startResponse{
-		ID:        info.ID,
-		StreamURL: a.gateway + info.StreamURL,
-		Status:    info.Status,
-	})
+	resp := startResponse{ID: info.ID, Status: info.Status}
+	if info.StreamURL != "" {
+		resp.StreamURL = a.gateway + info.StreamURL
+	}
+	writeJSON(w, http.StatusAccepted, resp)
 }
 
 // taskState is the answer of GET /api/tasks/{id}.

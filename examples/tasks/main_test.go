@@ -166,6 +166,8 @@ func TestFlags(t *testing.T) {
 		{"no steps", []string{"-steps", "0"}, "-steps 0"},
 		{"negative delay", []string{"-step-delay", "-1s"}, "-step-delay"},
 		{"generation 3", []string{"-addr", "127.0.0.1:0", "-generation", "3"}, "generation 3"},
+		{"unknown streams", []string{"-streams", "page"}, "-streams"},
+		{"headless tab", []string{"-streams", "tab", "-headless"}, "-headless"},
 		{"relative gateway URL", []string{"-addr", "127.0.0.1:0", "-gateway", "gateway:3000"}, "gateway URL"},
 		{"bad public gateway URL", []string{"-addr", "127.0.0.1:0", "-gateway", "http://127.0.0.1:1", "-public-gateway", "/x"}, "public gateway URL"},
 	}

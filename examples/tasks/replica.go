@@ -12,7 +12,9 @@ import (
 	"github.com/ssegate/ssegate/examples/internal/demo"
 	"github.com/ssegate/ssegate/sseconn"
 	"github.com/ssegate/ssegate/sseconn/amqp"
+	"github.com/ssegate/ssegate/tab"
 	"github.com/ssegate/ssegate/task"
+	"github.com/ssegate/ssegate/version"
 )
 
 // replica is one backend replica: its own connection manager, runner and
@@ -21,6 +23,7 @@ type replica struct {
 	bus    *amqp.Bus // nil with one replica and no -amqp
 	conns  *sseconn.Manager
 	runner *task.Runner
+	hub    *tab.Hub // with -streams tab: one stream per browser tab
 	cb     *callback.Handler
 }
 
@@ -51,16 +54,30 @@ func newReplica(ctx context.Context, o options, env *demo.Env, logger *slog.Logg
 	if err != nil {
 		return r, err
 	}
+	routes := []callback.Option{callback.WithSecret(env.Secret), callback.WithLogger(logger)}
+	if o.streams == streamsTab {
+		// One stream per browser tab, /api/sse/stream?request_id=<tab>: the
+		// hub is its callback service, and every tab gets the backend's
+		// version first. The demo has no sign-in, so tabs have no subject;
+		// an application passes tab.WithSubject to bind tabs to users.
+		hopts := []tab.Option{tab.WithLogger(logger),
+			tab.WithGreeter(version.Greeter(version.Static{Version: demoVersion}))}
+		if r.bus != nil {
+			hopts = append(hopts, tab.WithGateway(r.bus.Gateway()))
+		}
+		if r.hub, err = tab.New(r.conns, hopts...); err != nil {
+			return r, err
+		}
+		opts = append(opts, task.WithTabs(r.hub))
+		routes = append(routes, callback.WithRoute(r.hub.Matcher(), r.hub))
+	}
 	// The runner runs tasks on a worker pool and streams their events; it is
 	// also the callback service of the task streams' route.
 	if r.runner, err = task.New(r.conns, opts...); err != nil {
 		return r, err
 	}
-	r.cb, err = callback.NewHandler(
-		callback.WithSecret(env.Secret),
-		callback.WithRoute(r.runner.Matcher(), r.runner),
-		callback.WithLogger(logger),
-	)
+	routes = append(routes, callback.WithRoute(r.runner.Matcher(), r.runner))
+	r.cb, err = callback.NewHandler(routes...)
 	return r, err
 }
 
@@ -77,9 +94,13 @@ func (r *replica) shutdownFront(ctx context.Context) error {
 	return err
 }
 
-// shutdownBack stops the connection manager and closes the bus.
+// shutdownBack stops the hub and the connection manager and closes the
+// bus.
 func (r *replica) shutdownBack(ctx context.Context) error {
 	var err error
+	if r.hub != nil {
+		r.hub.Close()
+	}
 	if r.conns != nil {
 		err = r.conns.Shutdown(ctx)
 	}
