@@ -503,7 +503,6 @@ func (r *Runner) finishLocked(t *task, oc outcome) {
 	t.appendLocked(slotTerminal, newEvent(typ, t.id, now, data))
 	t.appendLocked(slotClose, newEvent(TypeClose, t.id, now, reasonData(reason)))
 	r.metrics.finished(t.ctx, oc.status)
-	close(t.done)
 }
 
 // lookup returns the task with the given id, or nil if it is unknown or
@@ -546,8 +545,9 @@ func (r *Runner) expireLocked(t *task, now time.Time) (expired bool, token strin
 }
 
 // retire records that t has finished and drops the oldest finished tasks
-// beyond the cap (WithMaxFinished), unregistering their streams. Neither
-// r.mu nor t.mu may be held.
+// beyond the cap (WithMaxFinished), unregistering their streams, then
+// releases the callers of Wait. It is called once, after finishLocked.
+// Neither r.mu nor t.mu may be held.
 func (r *Runner) retire(t *task) {
 	var tokens []string
 	r.mu.Lock()
@@ -576,6 +576,10 @@ func (r *Runner) retire(t *task) {
 	for _, token := range tokens {
 		r.conn.Unregister(token)
 	}
+	// Wait returns from here on: the task is finished and counted among
+	// the finished ones, so tasks that Wait saw end one after the other
+	// are dropped over the cap in that order.
+	close(t.done)
 }
 
 // resumeInterval is how often stalled deliveries are checked for a retry.
