@@ -16,7 +16,14 @@ import (
 // A task started on replica A, its stream connected through replica B: the
 // whole lifecycle in order, then the stream ends.
 func TestScaleOutTaskLifecycle(t *testing.T) {
-	c := newCluster(t, clusterConfig{replicas: 2})
+	scaleTaskLifecycle(t, clusterConfig{})
+}
+
+// scaleTaskLifecycle runs the scenario on the gateway cc chooses: gatewaytest, or
+// the reference gateway (scaleout_realgw_test.go).
+func scaleTaskLifecycle(t *testing.T, cc clusterConfig) {
+	cc.replicas = 2
+	c := newCluster(t, cc)
 	a, b := c.replicas[0], c.replicas[1]
 	s := newStepper(map[string]int{"n": 7})
 	info := startTask(t, a.runner, s.fn)
@@ -38,7 +45,14 @@ func TestScaleOutTaskLifecycle(t *testing.T) {
 // The browser connects (through B) before the task has started, and after
 // it has finished.
 func TestScaleOutTaskConnectBeforeStartAndAfterEnd(t *testing.T) {
-	c := newCluster(t, clusterConfig{replicas: 2, taskOpts: []task.Option{task.WithWorkers(1)}})
+	scaleTaskConnectBeforeStartAndAfterEnd(t, clusterConfig{})
+}
+
+// scaleTaskConnectBeforeStartAndAfterEnd runs the scenario on the gateway cc chooses: gatewaytest, or
+// the reference gateway (scaleout_realgw_test.go).
+func scaleTaskConnectBeforeStartAndAfterEnd(t *testing.T, cc clusterConfig) {
+	cc.replicas, cc.taskOpts = 2, []task.Option{task.WithWorkers(1)}
+	c := newCluster(t, cc)
 	a := c.replicas[0]
 	blocker := newStepper(nil)
 	startTask(t, a.runner, blocker.fn) // holds the only worker
@@ -66,7 +80,14 @@ func TestScaleOutTaskConnectBeforeStartAndAfterEnd(t *testing.T) {
 // each stream replays the log so far, then live events; nothing is lost and
 // the order is kept.
 func TestScaleOutTaskReconnectThroughOtherReplica(t *testing.T) {
-	c := newCluster(t, clusterConfig{replicas: 2})
+	scaleTaskReconnectThroughOtherReplica(t, clusterConfig{})
+}
+
+// scaleTaskReconnectThroughOtherReplica runs the scenario on the gateway cc chooses: gatewaytest, or
+// the reference gateway (scaleout_realgw_test.go).
+func scaleTaskReconnectThroughOtherReplica(t *testing.T, cc clusterConfig) {
+	cc.replicas = 2
+	c := newCluster(t, cc)
 	a := c.replicas[0]
 	s := newStepper(1)
 	info := startTask(t, a.runner, s.fn)
@@ -109,7 +130,14 @@ func TestScaleOutTaskUnknown(t *testing.T) {
 
 // Cancel on a replica that does not hold the task reaches its owner.
 func TestScaleOutTaskCancelThroughOtherReplica(t *testing.T) {
-	c := newCluster(t, clusterConfig{replicas: 2})
+	scaleTaskCancelThroughOtherReplica(t, clusterConfig{})
+}
+
+// scaleTaskCancelThroughOtherReplica runs the scenario on the gateway cc chooses: gatewaytest, or
+// the reference gateway (scaleout_realgw_test.go).
+func scaleTaskCancelThroughOtherReplica(t *testing.T, cc clusterConfig) {
+	cc.replicas = 2
+	c := newCluster(t, cc)
 	a, b := c.replicas[0], c.replicas[1]
 	s := newStepper(nil)
 	info := startTask(t, a.runner, s.fn)
