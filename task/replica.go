@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/ssegate/ssegate/bus"
 	"github.com/ssegate/ssegate/callback"
 	"github.com/ssegate/ssegate/internal/errs"
+	"github.com/ssegate/ssegate/internal/uuid"
 	"github.com/ssegate/ssegate/sseconn"
 )
 
@@ -38,7 +40,16 @@ type message struct {
 	Type    string       `json:"type"`
 	Task    string       `json:"task"`
 	Entries []stateEntry `json:"entries,omitempty"`
+	// Ask names a follower's request for the state: the latest connect it
+	// serves. Answers lists the asks that a state message answers: it was
+	// built after the owner received them.
+	Ask     string   `json:"ask,omitempty"`
+	Answers []string `json:"answers,omitempty"`
 }
+
+// maxAsks caps the asks an owner keeps for its next state message; the
+// oldest is dropped (its follower asks again at its next poll).
+const maxAsks = 64
 
 // stateEntry is one entry of the compacted log in a state message.
 type stateEntry struct {
@@ -61,8 +72,6 @@ func parseKey(key string) (id, kind string, ok bool) {
 	return id, kind, ok && id != "" && !strings.Contains(kind, ".")
 }
 
-var requestState = mustMarshal(message{Type: msgState})
-
 func mustMarshal(m message) []byte {
 	b, err := json.Marshal(m)
 	if err != nil {
@@ -71,9 +80,11 @@ func mustMarshal(m message) []byte {
 	return b
 }
 
-// stateLocked returns t's log as a state message. t.mu must be held.
+// stateLocked returns t's log as a state message that answers the asks
+// received since the last one, and forgets them. t.mu must be held.
 func (t *task) stateLocked() []byte {
-	m := message{Type: msgState, Task: t.id}
+	m := message{Type: msgState, Task: t.id, Answers: t.asks}
+	t.asks = nil
 	for slot, e := range t.log {
 		if e.seq != 0 {
 			m.Entries = append(m.Entries, stateEntry{Slot: slot, Seq: e.seq, Name: e.ev.Name, Data: e.ev.Data})
@@ -208,6 +219,14 @@ func (h busHandler) Deliver(key string, body []byte) {
 		}
 		switch m.Type {
 		case msgState:
+			if m.Ask != "" {
+				t.mu.Lock()
+				if len(t.asks) == maxAsks {
+					t.asks = t.asks[1:]
+				}
+				t.asks = append(t.asks, m.Ask)
+				t.mu.Unlock()
+			}
 			r.announce(t)
 		case msgCancel:
 			r.cancel(t)
@@ -220,7 +239,7 @@ func (h busHandler) Deliver(key string, body []byte) {
 		f := r.followers[id]
 		r.mu.Unlock()
 		if f != nil {
-			r.merge(f, m.Entries)
+			r.merge(f, m.Entries, m.Answers)
 		}
 	}
 }
@@ -244,8 +263,9 @@ func (h busHandler) Reconnected() {
 }
 
 // merge takes the entries of an owner's state into follower f's log and
-// sends what is new.
-func (r *Runner) merge(f *task, entries []stateEntry) {
+// sends what is new, unless f still waits for the answer to its latest
+// connect's request: answers lists the asks this state answers.
+func (r *Runner) merge(f *task, entries []stateEntry, answers []string) {
 	f.mu.Lock()
 	f.heard, f.misses, f.hadState = time.Now(), 0, true
 	if f.final {
@@ -258,6 +278,9 @@ func (r *Runner) merge(f *task, entries []stateEntry) {
 		}
 		f.log[e.Slot] = entry{seq: e.Seq, ev: sseconn.Event{Name: e.Name, Data: e.Data}, close: e.Slot == slotClose}
 		f.seq = max(f.seq, e.Seq)
+	}
+	if f.ask != "" && (f.log[slotClose].seq != 0 || slices.Contains(answers, f.ask)) {
+		f.ask = "" // an answer, or a closed log: final and complete
 	}
 	gen, ok := f.claimLocked()
 	f.mu.Unlock()
@@ -293,17 +316,18 @@ func (r *Runner) connectRemote(ctx context.Context, req *callback.Request, id st
 		f.refs--
 		r.mu.Unlock()
 	}()
-	if !fresh {
-		f.mu.Lock()
-		if f.log[slotClose].seq == 0 {
-			// What this replica last heard may be older than what the
-			// browser saw through another replica: start from the
-			// owner's answer to the request below, so that progress
-			// never goes backwards. A closed log is final and complete.
-			f.log = [numSlots]entry{}
-		}
-		f.mu.Unlock()
+	f.mu.Lock()
+	if f.log[slotClose].seq == 0 && !f.final {
+		// What this replica last heard, and state messages still on
+		// their way to it, may be older than what the browser saw
+		// through another replica: send nothing until the owner answers
+		// the request below (or a later poll), so that the stream
+		// starts from a state at least as new and progress never goes
+		// backwards. A closed log is final and complete.
+		f.log = [numSlots]entry{}
+		f.ask, f.asked = uuid.New(), time.Now()
 	}
+	f.mu.Unlock()
 
 	if fresh {
 		bctx, cancel := context.WithTimeout(ctx, r.cfg.sendTimeout)
@@ -323,9 +347,12 @@ func (r *Runner) connectRemote(ctx context.Context, req *callback.Request, id st
 
 // request asks the owner of follower f for its state.
 func (r *Runner) request(ctx context.Context, f *task) {
+	f.mu.Lock()
+	body := mustMarshal(message{Type: msgState, Task: f.id, Ask: f.ask})
+	f.mu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.sendTimeout)
 	defer cancel()
-	err := r.bus.Request(ctx, ownerKey(f.id), requestState)
+	err := r.bus.Request(ctx, ownerKey(f.id), body)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	switch {
@@ -406,14 +433,19 @@ func (r *Runner) checkLease(f *task) {
 	silent := now.Sub(f.heard) > r.cfg.leaseTimeout
 	ts := r.cfg.now()
 	switch {
+	case f.ask != "" && f.hadState && !silent && now.Sub(f.asked) > r.cfg.leaseTimeout:
+		// The owner answers but never this connect's ask (a replica of
+		// an older version): send what it has rather than nothing.
+		f.ask = ""
+		r.log.Warn("task: owner of followed task does not answer the connect's request; sending its latest state", "task_id", f.id)
 	case !f.hadState && (f.misses >= 2 || silent):
-		f.final = true
+		f.final, f.ask = true, ""
 		f.log[slotTerminal] = entry{seq: f.seq + 1, ev: newEvent(TypeFailed, f.id, ts, failureData("task not found", CodeNotFound))}
 		f.log[slotClose] = entry{seq: f.seq + 2, ev: newEvent(TypeClose, f.id, ts, reasonData(ReasonNotFound)), close: true}
 		f.seq += 2
 		r.log.Debug("task: followed task not found", "task_id", f.id)
 	case f.hadState && silent:
-		f.final = true
+		f.final, f.ask = true, ""
 		f.log[slotTerminal] = entry{seq: f.seq + 1, ev: newEvent(TypeFailed, f.id, ts, failureData(lostError, CodeTaskLost))}
 		f.log[slotClose] = entry{seq: f.seq + 2, ev: newEvent(TypeClose, f.id, ts, reasonData(TypeFailed)), close: true}
 		f.seq += 2
