@@ -54,3 +54,26 @@ func TestScaleOutRealGatewayVersionPendingFlush(t *testing.T) {
 func TestScaleOutRealGatewayVersionBroadcastOnce(t *testing.T) {
 	scaleVersionBroadcastOnce(t, reference)
 }
+
+// A stream for a task that no replica holds gets the not-found events and
+// ends.
+func TestScaleOutRealGatewayTaskUnknown(t *testing.T) {
+	scaleTaskUnknown(t, reference)
+}
+
+// The owner killed mid-task: the browser, served by the other replica, is
+// told within the lease bound.
+func TestScaleOutRealGatewayTaskOwnerKilled(t *testing.T) {
+	scaleTaskOwnerKilled(t, reference)
+}
+
+// 100 tasks over 3 replicas (20 with -short), each followed by a browser
+// that reconnects at random through any replica: every final stream is a
+// whole lifecycle whose progress never goes down.
+func TestScaleOutRealGatewayTaskStress(t *testing.T) {
+	tasks := 100
+	if testing.Short() {
+		tasks = 20
+	}
+	scaleTaskStress(t, reference, tasks)
+}

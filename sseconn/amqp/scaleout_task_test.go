@@ -19,10 +19,11 @@ func TestScaleOutTaskLifecycle(t *testing.T) {
 	scaleTaskLifecycle(t, clusterConfig{})
 }
 
-// scaleTaskLifecycle runs the scenario on the gateway cc chooses: gatewaytest, or
-// the reference gateway (scaleout_realgw_test.go).
+// scaleTaskLifecycle runs the scenario on the gateway
+// that cc chooses, in AMQP mode: gatewaytest, or the reference gateway
+// (scaleout_realgw_test.go).
 func scaleTaskLifecycle(t *testing.T, cc clusterConfig) {
-	cc.replicas = 2
+	cc.replicas, cc.amqpGW = 2, true
 	c := newCluster(t, cc)
 	a, b := c.replicas[0], c.replicas[1]
 	s := newStepper(map[string]int{"n": 7})
@@ -48,10 +49,11 @@ func TestScaleOutTaskConnectBeforeStartAndAfterEnd(t *testing.T) {
 	scaleTaskConnectBeforeStartAndAfterEnd(t, clusterConfig{})
 }
 
-// scaleTaskConnectBeforeStartAndAfterEnd runs the scenario on the gateway cc chooses: gatewaytest, or
-// the reference gateway (scaleout_realgw_test.go).
+// scaleTaskConnectBeforeStartAndAfterEnd runs the scenario on the gateway
+// that cc chooses, in AMQP mode: gatewaytest, or the reference gateway
+// (scaleout_realgw_test.go).
 func scaleTaskConnectBeforeStartAndAfterEnd(t *testing.T, cc clusterConfig) {
-	cc.replicas, cc.taskOpts = 2, []task.Option{task.WithWorkers(1)}
+	cc.replicas, cc.amqpGW, cc.taskOpts = 2, true, []task.Option{task.WithWorkers(1)}
 	c := newCluster(t, cc)
 	a := c.replicas[0]
 	blocker := newStepper(nil)
@@ -83,10 +85,11 @@ func TestScaleOutTaskReconnectThroughOtherReplica(t *testing.T) {
 	scaleTaskReconnectThroughOtherReplica(t, clusterConfig{})
 }
 
-// scaleTaskReconnectThroughOtherReplica runs the scenario on the gateway cc chooses: gatewaytest, or
-// the reference gateway (scaleout_realgw_test.go).
+// scaleTaskReconnectThroughOtherReplica runs the scenario on the gateway
+// that cc chooses, in AMQP mode: gatewaytest, or the reference gateway
+// (scaleout_realgw_test.go).
 func scaleTaskReconnectThroughOtherReplica(t *testing.T, cc clusterConfig) {
-	cc.replicas = 2
+	cc.replicas, cc.amqpGW = 2, true
 	c := newCluster(t, cc)
 	a := c.replicas[0]
 	s := newStepper(1)
@@ -120,8 +123,16 @@ func scaleTaskReconnectThroughOtherReplica(t *testing.T, cc clusterConfig) {
 // A stream for a task that no replica holds gets the not-found events and
 // ends.
 func TestScaleOutTaskUnknown(t *testing.T) {
-	c := newCluster(t, clusterConfig{replicas: 2,
-		taskOpts: []task.Option{task.WithLease(100*time.Millisecond, time.Second)}})
+	scaleTaskUnknown(t, clusterConfig{})
+}
+
+// scaleTaskUnknown runs the scenario on the gateway
+// that cc chooses, in AMQP mode: gatewaytest, or the reference gateway
+// (scaleout_realgw_test.go).
+func scaleTaskUnknown(t *testing.T, cc clusterConfig) {
+	cc.replicas, cc.amqpGW = 2, true
+	cc.taskOpts = []task.Option{task.WithLease(100*time.Millisecond, time.Second)}
+	c := newCluster(t, cc)
 	c.pin(1)
 	st := c.mustOpen("/api/sse/tasks?task_id=01234567-89ab-4cde-8f01-23456789abcd")
 	st.expect(`task_failed {"error":"task not found","code":"TASK_NOT_FOUND"}`, `connection_close {"reason":"task_not_found"}`)
@@ -133,10 +144,11 @@ func TestScaleOutTaskCancelThroughOtherReplica(t *testing.T) {
 	scaleTaskCancelThroughOtherReplica(t, clusterConfig{})
 }
 
-// scaleTaskCancelThroughOtherReplica runs the scenario on the gateway cc chooses: gatewaytest, or
-// the reference gateway (scaleout_realgw_test.go).
+// scaleTaskCancelThroughOtherReplica runs the scenario on the gateway
+// that cc chooses, in AMQP mode: gatewaytest, or the reference gateway
+// (scaleout_realgw_test.go).
 func scaleTaskCancelThroughOtherReplica(t *testing.T, cc clusterConfig) {
-	cc.replicas = 2
+	cc.replicas, cc.amqpGW = 2, true
 	c := newCluster(t, cc)
 	a, b := c.replicas[0], c.replicas[1]
 	s := newStepper(nil)
@@ -163,7 +175,16 @@ func TestScaleOutTaskStress(t *testing.T) {
 	if testing.Short() {
 		tasks = 20
 	}
-	c := newCluster(t, clusterConfig{replicas: 3, taskOpts: []task.Option{task.WithWorkers(8)}})
+	scaleTaskStress(t, clusterConfig{}, tasks)
+}
+
+// scaleTaskStress runs the scenario with the given number of tasks on the gateway
+// that cc chooses, in AMQP mode: gatewaytest, or the reference gateway
+// (scaleout_realgw_test.go).
+func scaleTaskStress(t *testing.T, cc clusterConfig, tasks int) {
+	cc.replicas, cc.amqpGW = 3, true
+	cc.taskOpts = []task.Option{task.WithWorkers(8)}
+	c := newCluster(t, cc)
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
 	slots := make(chan struct{}, 24)
@@ -243,9 +264,17 @@ func browseScale(c *cluster, streamURL string, rng *rand.Rand, gate chan struct{
 // broker deletes its queue): the browser, served by another replica, is
 // told within the lease bound.
 func TestScaleOutTaskOwnerKilled(t *testing.T) {
+	scaleTaskOwnerKilled(t, clusterConfig{})
+}
+
+// scaleTaskOwnerKilled runs the scenario on the gateway
+// that cc chooses, in AMQP mode: gatewaytest, or the reference gateway
+// (scaleout_realgw_test.go).
+func scaleTaskOwnerKilled(t *testing.T, cc clusterConfig) {
 	const interval, timeout = 200 * time.Millisecond, time.Second
-	c := newCluster(t, clusterConfig{replicas: 2,
-		taskOpts: []task.Option{task.WithLease(interval, timeout)}})
+	cc.replicas, cc.amqpGW = 2, true
+	cc.taskOpts = []task.Option{task.WithLease(interval, timeout)}
+	c := newCluster(t, cc)
 	a := c.replicas[0]
 	s := newStepper(nil)
 	info := startTask(t, a.runner, s.fn)

@@ -88,8 +88,9 @@ func TestScaleOutVersionNotifyAcrossReplicas(t *testing.T) {
 	scaleVersionNotifyAcrossReplicas(t, clusterConfig{})
 }
 
-// scaleVersionNotifyAcrossReplicas runs the scenario on the gateway cc chooses: gatewaytest, or
-// the reference gateway (scaleout_realgw_test.go).
+// scaleVersionNotifyAcrossReplicas runs the scenario on the gateway
+// that cc chooses, in AMQP mode: gatewaytest, or the reference gateway
+// (scaleout_realgw_test.go).
 func scaleVersionNotifyAcrossReplicas(t *testing.T, cc clusterConfig) {
 	cc.replicas, cc.amqpGW = 2, true
 	c := newCluster(t, cc)
@@ -112,8 +113,9 @@ func TestScaleOutVersionPendingFlush(t *testing.T) {
 	scaleVersionPendingFlush(t, clusterConfig{})
 }
 
-// scaleVersionPendingFlush runs the scenario on the gateway cc chooses: gatewaytest, or
-// the reference gateway (scaleout_realgw_test.go).
+// scaleVersionPendingFlush runs the scenario on the gateway
+// that cc chooses, in AMQP mode: gatewaytest, or the reference gateway
+// (scaleout_realgw_test.go).
 func scaleVersionPendingFlush(t *testing.T, cc clusterConfig) {
 	cc.replicas, cc.amqpGW = 2, true
 	c := newCluster(t, cc)
@@ -144,8 +146,9 @@ func TestScaleOutVersionBroadcastOnce(t *testing.T) {
 	scaleVersionBroadcastOnce(t, clusterConfig{})
 }
 
-// scaleVersionBroadcastOnce runs the scenario on the gateway cc chooses: gatewaytest, or
-// the reference gateway (scaleout_realgw_test.go).
+// scaleVersionBroadcastOnce runs the scenario on the gateway
+// that cc chooses, in AMQP mode: gatewaytest, or the reference gateway
+// (scaleout_realgw_test.go).
 func scaleVersionBroadcastOnce(t *testing.T, cc clusterConfig) {
 	cc.replicas, cc.amqpGW = 3, true
 	c := newCluster(t, cc)
