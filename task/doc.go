@@ -182,9 +182,12 @@
 // stream keeps every promise above: task_started, progress (coalescing
 // allowed), exactly one terminal event and connection_close, then the end
 // of the stream; the history on connect and reconnect, through any replica;
-// nothing lost to timing. An unknown or expired task gets the error event
-// and connection_close once two requests a lease interval apart found no
-// owner (about one lease interval after the connect).
+// nothing lost to timing. A follower sends a new stream nothing until the
+// owner has answered that connect's request, so the history it replays is
+// never older than what the browser saw through another replica. An
+// unknown or expired task gets the error event and connection_close once
+// two requests a lease interval apart found no owner (about one lease
+// interval after the connect).
 //
 // Every message on the bus carries the whole compacted log with its
 // sequence numbers, so a lost or repeated message costs nothing, and a

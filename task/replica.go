@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"slices"
 	"strings"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"github.com/ssegate/ssegate/bus"
 	"github.com/ssegate/ssegate/callback"
 	"github.com/ssegate/ssegate/internal/errs"
+	"github.com/ssegate/ssegate/internal/uuid"
 	"github.com/ssegate/ssegate/sseconn"
 )
 
@@ -40,12 +40,16 @@ type message struct {
 	Type    string       `json:"type"`
 	Task    string       `json:"task"`
 	Entries []stateEntry `json:"entries,omitempty"`
-	// Nonce, in a follower's request for the state, names the request;
-	// Replies, in the owner's state, lists the nonces of the requests
-	// received before the state was taken.
-	Nonce   uint64   `json:"nonce,omitempty"`
-	Replies []uint64 `json:"replies,omitempty"`
+	// Ask names a follower's request for the state: the latest connect it
+	// serves. Answers lists the asks that a state message answers: it was
+	// built after the owner received them.
+	Ask     string   `json:"ask,omitempty"`
+	Answers []string `json:"answers,omitempty"`
 }
+
+// maxAsks caps the asks an owner keeps for its next state message; the
+// oldest is dropped (its follower asks again at its next poll).
+const maxAsks = 64
 
 // stateEntry is one entry of the compacted log in a state message.
 type stateEntry struct {
@@ -57,20 +61,6 @@ type stateEntry struct {
 
 func ownerKey(id string) string { return "task." + id + ".owner" }
 func stateKey(id string) string { return "task." + id + ".state" }
-
-// maxReplies bounds the nonces an owner keeps between two publishes of a
-// task's state: more connects than that within one publish are answered
-// by the followers' fallback (see checkLease).
-const maxReplies = 64
-
-// nonZeroRand returns a random request nonce; 0 means "no request".
-func nonZeroRand() uint64 {
-	for {
-		if n := rand.Uint64(); n != 0 {
-			return n
-		}
-	}
-}
 
 // parseKey returns the task id and the last word of a bus key of ours.
 func parseKey(key string) (id, kind string, ok bool) {
@@ -90,11 +80,11 @@ func mustMarshal(m message) []byte {
 	return b
 }
 
-// stateLocked returns t's log as a state message that answers the
-// requests received so far. t.mu must be held.
+// stateLocked returns t's log as a state message that answers the asks
+// received since the last one, and forgets them. t.mu must be held.
 func (t *task) stateLocked() []byte {
-	m := message{Type: msgState, Task: t.id, Replies: t.replies}
-	t.replies = nil
+	m := message{Type: msgState, Task: t.id, Answers: t.asks}
+	t.asks = nil
 	for slot, e := range t.log {
 		if e.seq != 0 {
 			m.Entries = append(m.Entries, stateEntry{Slot: slot, Seq: e.seq, Name: e.ev.Name, Data: e.ev.Data})
@@ -233,11 +223,12 @@ func (h busHandler) Deliver(key string, body []byte) {
 				r.announceNotFound(t.id)
 				return
 			}
-			if m.Nonce != 0 {
+			if m.Ask != "" {
 				t.mu.Lock()
-				if len(t.replies) < maxReplies {
-					t.replies = append(t.replies, m.Nonce)
+				if len(t.asks) == maxAsks {
+					t.asks = t.asks[1:]
 				}
+				t.asks = append(t.asks, m.Ask)
 				t.mu.Unlock()
 			}
 			r.announce(t)
@@ -252,7 +243,7 @@ func (h busHandler) Deliver(key string, body []byte) {
 		f := r.followers[id]
 		r.mu.Unlock()
 		if f != nil {
-			r.merge(f, m.Entries, m.Replies)
+			r.merge(f, m.Entries, m.Answers)
 		}
 	}
 }
@@ -276,14 +267,11 @@ func (h busHandler) Reconnected() {
 }
 
 // merge takes the entries of an owner's state into follower f's log and
-// sends what is new. A state that answers the request of f's stream (see
-// connectRemote) lets that stream's delivery start.
-func (r *Runner) merge(f *task, entries []stateEntry, replies []uint64) {
+// sends what is new, unless f still waits for the answer to its latest
+// connect's request: answers lists the asks this state answers.
+func (r *Runner) merge(f *task, entries []stateEntry, answers []string) {
 	f.mu.Lock()
 	f.heard, f.misses, f.hadState = time.Now(), 0, true
-	if f.syncNonce != 0 && slices.Contains(replies, f.syncNonce) {
-		f.syncNonce = 0
-	}
 	if f.final {
 		f.mu.Unlock()
 		return
@@ -295,8 +283,8 @@ func (r *Runner) merge(f *task, entries []stateEntry, replies []uint64) {
 		f.log[e.Slot] = entry{seq: e.Seq, ev: sseconn.Event{Name: e.Name, Data: e.Data}, close: e.Slot == slotClose}
 		f.seq = max(f.seq, e.Seq)
 	}
-	if f.log[slotClose].seq != 0 {
-		f.syncNonce = 0 // a log that ends the stream is complete: nothing newer can come
+	if f.ask != "" && (f.log[slotClose].seq != 0 || slices.Contains(answers, f.ask)) {
+		f.ask = "" // an answer, or a closed log: final and complete
 	}
 	gen, ok := f.claimLocked()
 	f.mu.Unlock()
@@ -332,14 +320,16 @@ func (r *Runner) connectRemote(ctx context.Context, req *callback.Request, id st
 		f.refs--
 		r.mu.Unlock()
 	}()
-	// What this replica holds, or still has on its way from the owner,
-	// may be older than what the browser saw through another replica:
-	// the stream gets nothing until the owner's answer to this connect's
-	// request has arrived, so that progress never goes backwards. A
-	// closed log is final and complete.
 	f.mu.Lock()
-	if f.log[slotClose].seq == 0 {
-		f.syncNonce, f.syncSince = nonZeroRand(), time.Now()
+	if f.log[slotClose].seq == 0 && !f.final {
+		// What this replica last heard, and state messages still on
+		// their way to it, may be older than what the browser saw
+		// through another replica: send nothing until the owner answers
+		// the request below (or a later poll), so that the stream
+		// starts from a state at least as new and progress never goes
+		// backwards. A closed log is final and complete.
+		f.log = [numSlots]entry{}
+		f.ask, f.asked = uuid.New(), time.Now()
 	}
 	f.mu.Unlock()
 
@@ -359,14 +349,13 @@ func (r *Runner) connectRemote(ctx context.Context, req *callback.Request, id st
 	return nil
 }
 
-// request asks the owner of follower f for its state, naming the request
-// that f's stream waits for, if any.
+// request asks the owner of follower f for its state.
 func (r *Runner) request(ctx context.Context, f *task) {
+	f.mu.Lock()
+	body := mustMarshal(message{Type: msgState, Task: f.id, Ask: f.ask})
+	f.mu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.sendTimeout)
 	defer cancel()
-	f.mu.Lock()
-	body := mustMarshal(message{Type: msgState, Task: f.id, Nonce: f.syncNonce})
-	f.mu.Unlock()
 	err := r.bus.Request(ctx, ownerKey(f.id), body)
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -447,26 +436,24 @@ func (r *Runner) checkLease(f *task) {
 	}
 	silent := now.Sub(f.heard) > r.cfg.leaseTimeout
 	ts := r.cfg.now()
-	unblocked := false
-	if f.syncNonce != 0 && f.hadState && now.Sub(f.syncSince) > r.cfg.leaseInterval {
-		// The owner answers without naming requests (a replica of an
-		// older version): deliver what it sent rather than nothing.
-		f.syncNonce, unblocked = 0, true
-	}
 	switch {
+	case f.ask != "" && f.hadState && !silent && now.Sub(f.asked) > r.cfg.leaseTimeout:
+		// The owner answers but never this connect's ask (a replica of
+		// an older version): send what it has rather than nothing.
+		f.ask = ""
+		r.log.Warn("task: owner of followed task does not answer the connect's request; sending its latest state", "task_id", f.id)
 	case !f.hadState && (f.misses >= 2 || silent):
-		f.final = true
+		f.final, f.ask = true, ""
 		f.log[slotTerminal] = entry{seq: f.seq + 1, ev: newEvent(TypeFailed, f.id, ts, failureData("task not found", CodeNotFound))}
 		f.log[slotClose] = entry{seq: f.seq + 2, ev: newEvent(TypeClose, f.id, ts, reasonData(ReasonNotFound)), close: true}
 		f.seq += 2
 		r.log.Debug("task: followed task not found", "task_id", f.id)
 	case f.hadState && silent:
-		f.final = true
+		f.final, f.ask = true, ""
 		f.log[slotTerminal] = entry{seq: f.seq + 1, ev: newEvent(TypeFailed, f.id, ts, failureData(lostError, CodeTaskLost))}
 		f.log[slotClose] = entry{seq: f.seq + 2, ev: newEvent(TypeClose, f.id, ts, reasonData(TypeFailed)), close: true}
 		f.seq += 2
 		r.log.Warn("task: owner of followed task stopped answering", "task_id", f.id)
-	case unblocked:
 	default:
 		f.mu.Unlock()
 		return

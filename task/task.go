@@ -81,11 +81,11 @@ type task struct {
 	hadState   bool      // follower: the owner answered at least once
 	misses     int       // follower: requests returned unroutable in a row
 	final      bool      // follower: the log was ended here (not found, lost)
-	syncNonce  uint64    // follower: the state request whose answer the stream waits for; 0 when none
-	syncSince  time.Time // follower: when syncNonce was set
-	replies    []uint64  // owner: nonces of state requests to answer in the next published state
+	ask        string    // follower: the request of the latest connect, until a state answers it; nothing is sent meanwhile
+	asked      time.Time // follower: when ask was set
 	publishing bool      // owner: a goroutine publishes the state
 	republish  bool      // owner: the state changed while it was being published
+	asks       []string  // owner: the requests the next state message answers
 }
 
 // infoLocked returns a snapshot of t. t.mu must be held.
@@ -146,11 +146,12 @@ func (t *task) replaceTerminalLocked(seq uint64) bool {
 	return true
 }
 
-// nextLocked returns the first entry not yet delivered to the connection.
+// nextLocked returns the first entry not yet delivered to the connection;
+// none while a follower waits for the answer to its connect's request.
 // t.mu must be held.
 func (t *task) nextLocked() (entry, bool) {
-	if t.syncNonce != 0 && !t.final {
-		return entry{}, false // a follower's stream waits for the owner's answer
+	if t.ask != "" {
+		return entry{}, false
 	}
 	for _, e := range t.log {
 		if e.seq > t.cursor {

@@ -84,6 +84,13 @@ var scenarios = []scenario{
 		`{"token":"TOKEN","event":{"name":"bye","data":"{}"},"close":true}`,
 		`{"token":"TOKEN","event":{"data":"too late"}}`,
 	}},
+	{name: "control_names_and_lf", path: "/s/control", after: []string{
+		`{"token":"TOKEN","event":{"name":"multi","data":"{\n\"a\": 1\n}"}}`,
+		`{"token":"TOKEN","event":{"name":"ready","data":"again"}}`,
+		`{"token":"TOKEN","event":{"name":"rejected","data":"{}\nrest"}}`,
+		`{"token":"TOKEN","event":{"name":"a\nb","data":"1"}}`,
+		`{"token":"TOKEN","close":true}`,
+	}},
 	{name: "close_only", path: "/s/close", after: []string{
 		`{"token":"TOKEN","close":false}`,
 		`{"token":"TOKEN","close":true}`,

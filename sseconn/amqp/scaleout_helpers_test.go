@@ -15,8 +15,10 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	amqp091 "github.com/rabbitmq/amqp091-go"
 
 	"github.com/ssegate/ssegate/callback"
+	"github.com/ssegate/ssegate/internal/realgw"
 	"github.com/ssegate/ssegate/internal/testenv"
 	"github.com/ssegate/ssegate/sseconn"
 	"github.com/ssegate/ssegate/sseconn/amqp"
@@ -31,20 +33,26 @@ const scaleTimeout = 20 * time.Second
 
 const scaleSecret = "s3cr3t"
 
-// cluster is a backend of several replicas behind one in-process gateway:
-// each replica has its own bus (through a proxy of its own, so that a test
-// can cut it from the broker), connection manager, runner, notifier and
-// callback handler. The gateway's callbacks go to the replicas in turn,
-// or to the one pinned.
+// cluster is a backend of several replicas behind one gateway, either
+// gatewaytest in process or the reference gateway (generation 2, in AMQP
+// mode) as a subprocess: each replica has its own bus (through a proxy of
+// its own, so that a test can cut it from the broker), connection manager,
+// runner, notifier and callback handler. The gateway's callbacks go to the
+// replicas in turn, or to the one pinned.
 type cluster struct {
 	t        testing.TB
-	gw       *gatewaytest.Server
+	gw       *gatewaytest.Server // nil with the reference gateway
+	ref      *realgw.Gateway     // nil with gatewaytest
+	gwURL    string              // the gateway's base URL
 	backend  *httptest.Server
 	replicas []*replica
 	prefix   string // environment prefix: the test's own exchanges
 	turn     atomic.Int64
 	pinned   atomic.Int64 // replica index + 1; 0: round robin
 	once     sync.Once
+
+	mu   sync.Mutex // guards rids
+	rids []string   // request ids handed out by rid: their queues go with the test
 }
 
 type replica struct {
@@ -69,6 +77,7 @@ type clusterConfig struct {
 	taskOpts  []task.Option
 	gwOpts    []gatewaytest.Option
 	amqpGW    bool // the gateway in AMQP mode
+	reference bool // the reference gateway, generation 2, in AMQP mode, instead of gatewaytest
 	queueTTL  time.Duration
 	busOpts   []amqp.Option
 	sharedBus bool // every replica through one proxy
@@ -78,16 +87,36 @@ type clusterConfig struct {
 func newCluster(t testing.TB, cc clusterConfig) *cluster {
 	t.Helper()
 	url := testenv.Require(t, testenv.RabbitMQ)
+	var refDir string
+	if cc.reference {
+		refDir = realgw.Dir(t, 2) // skips or fails before anything starts
+	}
 	c := &cluster{t: t, prefix: uniqueName(t)}
 	if cc.queueTTL == 0 {
 		cc.queueTTL = 30 * time.Second // leftovers of the test go soon
 	}
+	// Cleanups run last first: the replicas stop, then the gateway, then
+	// the test's names are removed from the broker.
+	t.Cleanup(func() { c.removeBrokerNames(url) })
 	c.backend = httptest.NewServer(http.HandlerFunc(c.route))
-	gwOpts := append([]gatewaytest.Option{gatewaytest.WithGeneration(2)}, cc.gwOpts...)
-	if cc.amqpGW {
-		gwOpts = append(gwOpts, gatewayAMQP(url, c.prefix, cc.queueTTL))
+	t.Cleanup(c.backend.Close) // also closed by c.close; twice is harmless
+	callbackURL := c.backend.URL + "/api/sse/callback?secret=" + scaleSecret
+	if cc.reference {
+		c.ref = realgw.Start(t, refDir, realgw.Config{
+			CallbackURL: callbackURL,
+			RabbitMQURL: url,
+			QueueTTL:    cc.queueTTL,
+			EnvPrefix:   c.prefix,
+		})
+		c.gwURL = c.ref.URL
+	} else {
+		gwOpts := append([]gatewaytest.Option{gatewaytest.WithGeneration(2)}, cc.gwOpts...)
+		if cc.amqpGW {
+			gwOpts = append(gwOpts, gatewayAMQP(url, c.prefix, cc.queueTTL))
+		}
+		c.gw = gatewaytest.NewServer(callbackURL, gwOpts...)
+		c.gwURL = c.gw.URL
 	}
-	c.gw = gatewaytest.NewServer(c.backend.URL+"/api/sse/callback?secret="+scaleSecret, gwOpts...)
 	t.Cleanup(func() { c.close() })
 
 	var shared *proxy
@@ -112,7 +141,7 @@ func newCluster(t testing.TB, cc clusterConfig) *cluster {
 		if err != nil {
 			t.Fatalf("replica %d: NewBus: %v", i, err)
 		}
-		if r.conns, err = sseconn.New(c.gw.URL); err != nil {
+		if r.conns, err = sseconn.New(c.gwURL); err != nil {
 			t.Fatalf("replica %d: sseconn.New: %v", i, err)
 		}
 		topts := append([]task.Option{task.WithBus(r.bus)}, cc.taskOpts...)
@@ -158,7 +187,9 @@ func (c *cluster) close() {
 		for _, r := range c.replicas {
 			_ = r.cb.Shutdown(ctx)
 		}
-		c.gw.Close()
+		if c.gw != nil {
+			c.gw.Close()
+		}
 		for _, r := range c.replicas {
 			_ = r.conns.Shutdown(ctx)
 			_ = r.bus.Close()
@@ -167,19 +198,61 @@ func (c *cluster) close() {
 	})
 }
 
+// removeBrokerNames deletes what the test left on the broker: the queues
+// of the request ids it handed out and its two exchanges. The replicas'
+// own queues are exclusive and went with their connections.
+func (c *cluster) removeBrokerNames(url string) {
+	conn, err := amqp091.Dial(url)
+	if err != nil {
+		c.t.Logf("remove the test's queues: %v", err)
+		return
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		c.t.Logf("remove the test's queues: %v", err)
+		return
+	}
+	c.mu.Lock()
+	rids := c.rids
+	c.mu.Unlock()
+	for _, rid := range rids {
+		if _, err := ch.QueueDelete("sse.conn."+rid, false, false, false); err != nil {
+			c.t.Logf("delete queue sse.conn.%s: %v", rid, err)
+			return // the error closed the channel
+		}
+	}
+	for _, name := range []string{c.prefix + ".sse.events", c.prefix + ".ssegate.replicas"} {
+		if err := ch.ExchangeDelete(name, false, false); err != nil {
+			c.t.Logf("delete exchange %s: %v", name, err)
+			return
+		}
+	}
+}
+
 // gatewayAMQP returns the option that puts the gateway in AMQP mode.
 func gatewayAMQP(url, prefix string, ttl time.Duration) gatewaytest.Option {
 	return amqptest.WithAMQP(url, ttl, amqptest.WithEnvPrefix(prefix))
 }
 
+// browserStream is one browser stream as a test reads it: a
+// *gatewaytest.Stream or a *realgw.Stream.
+type browserStream interface {
+	Next(ctx context.Context) (gatewaytest.Event, error)
+	Close()
+}
+
 // stream is a browser's stream of task events.
 type stream struct {
 	t  testing.TB
-	st *gatewaytest.Stream
+	st browserStream
 }
 
 // open opens streamURL on the gateway.
 func (c *cluster) open(streamURL string) (*stream, error) {
+	if c.ref != nil {
+		return c.openReference(streamURL)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), scaleTimeout)
 	defer cancel()
 	st, err := c.gw.Connect(ctx, streamURL, nil)
@@ -188,6 +261,27 @@ func (c *cluster) open(streamURL string) (*stream, error) {
 	}
 	c.t.Cleanup(st.Close)
 	if st.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("connect %s: status %d, body %s", streamURL, st.StatusCode, st.Body())
+	}
+	return &stream{t: c.t, st: st}, nil
+}
+
+// openReference opens streamURL on the reference gateway, as a browser's
+// EventSource does.
+func (c *cluster) openReference(streamURL string) (*stream, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	timer := time.AfterFunc(scaleTimeout, cancel) // bounds the connect only
+	st, err := realgw.Open(ctx, c.gwURL+streamURL, nil)
+	if fired := !timer.Stop(); fired || err != nil {
+		if err == nil { // the answer came as the timer fired: the stream is cut
+			st.Close()
+			err = context.DeadlineExceeded
+		}
+		cancel()
+		return nil, fmt.Errorf("connect %s: %w", streamURL, err)
+	}
+	c.t.Cleanup(func() { st.Close(); cancel() })
+	if !st.IsEventStream() {
 		return nil, fmt.Errorf("connect %s: status %d, body %s", streamURL, st.StatusCode, st.Body())
 	}
 	return &stream{t: c.t, st: st}, nil

@@ -16,7 +16,15 @@ import (
 // A task started on replica A, its stream connected through replica B: the
 // whole lifecycle in order, then the stream ends.
 func TestScaleOutTaskLifecycle(t *testing.T) {
-	c := newCluster(t, clusterConfig{replicas: 2})
+	scaleTaskLifecycle(t, clusterConfig{})
+}
+
+// scaleTaskLifecycle runs the scenario on the gateway
+// that cc chooses, in AMQP mode: gatewaytest, or the reference gateway
+// (scaleout_realgw_test.go).
+func scaleTaskLifecycle(t *testing.T, cc clusterConfig) {
+	cc.replicas, cc.amqpGW = 2, true
+	c := newCluster(t, cc)
 	a, b := c.replicas[0], c.replicas[1]
 	s := newStepper(map[string]int{"n": 7})
 	info := startTask(t, a.runner, s.fn)
@@ -38,7 +46,15 @@ func TestScaleOutTaskLifecycle(t *testing.T) {
 // The browser connects (through B) before the task has started, and after
 // it has finished.
 func TestScaleOutTaskConnectBeforeStartAndAfterEnd(t *testing.T) {
-	c := newCluster(t, clusterConfig{replicas: 2, taskOpts: []task.Option{task.WithWorkers(1)}})
+	scaleTaskConnectBeforeStartAndAfterEnd(t, clusterConfig{})
+}
+
+// scaleTaskConnectBeforeStartAndAfterEnd runs the scenario on the gateway
+// that cc chooses, in AMQP mode: gatewaytest, or the reference gateway
+// (scaleout_realgw_test.go).
+func scaleTaskConnectBeforeStartAndAfterEnd(t *testing.T, cc clusterConfig) {
+	cc.replicas, cc.amqpGW, cc.taskOpts = 2, true, []task.Option{task.WithWorkers(1)}
+	c := newCluster(t, cc)
 	a := c.replicas[0]
 	blocker := newStepper(nil)
 	startTask(t, a.runner, blocker.fn) // holds the only worker
@@ -66,7 +82,15 @@ func TestScaleOutTaskConnectBeforeStartAndAfterEnd(t *testing.T) {
 // each stream replays the log so far, then live events; nothing is lost and
 // the order is kept.
 func TestScaleOutTaskReconnectThroughOtherReplica(t *testing.T) {
-	c := newCluster(t, clusterConfig{replicas: 2})
+	scaleTaskReconnectThroughOtherReplica(t, clusterConfig{})
+}
+
+// scaleTaskReconnectThroughOtherReplica runs the scenario on the gateway
+// that cc chooses, in AMQP mode: gatewaytest, or the reference gateway
+// (scaleout_realgw_test.go).
+func scaleTaskReconnectThroughOtherReplica(t *testing.T, cc clusterConfig) {
+	cc.replicas, cc.amqpGW = 2, true
+	c := newCluster(t, cc)
 	a := c.replicas[0]
 	s := newStepper(1)
 	info := startTask(t, a.runner, s.fn)
@@ -99,8 +123,16 @@ func TestScaleOutTaskReconnectThroughOtherReplica(t *testing.T) {
 // A stream for a task that no replica holds gets the not-found events and
 // ends.
 func TestScaleOutTaskUnknown(t *testing.T) {
-	c := newCluster(t, clusterConfig{replicas: 2,
-		taskOpts: []task.Option{task.WithLease(100*time.Millisecond, time.Second)}})
+	scaleTaskUnknown(t, clusterConfig{})
+}
+
+// scaleTaskUnknown runs the scenario on the gateway
+// that cc chooses, in AMQP mode: gatewaytest, or the reference gateway
+// (scaleout_realgw_test.go).
+func scaleTaskUnknown(t *testing.T, cc clusterConfig) {
+	cc.replicas, cc.amqpGW = 2, true
+	cc.taskOpts = []task.Option{task.WithLease(100*time.Millisecond, time.Second)}
+	c := newCluster(t, cc)
 	c.pin(1)
 	st := c.mustOpen("/api/sse/tasks?task_id=01234567-89ab-4cde-8f01-23456789abcd")
 	st.expect(`task_failed {"error":"task not found","code":"TASK_NOT_FOUND"}`, `connection_close {"reason":"task_not_found"}`)
@@ -109,7 +141,15 @@ func TestScaleOutTaskUnknown(t *testing.T) {
 
 // Cancel on a replica that does not hold the task reaches its owner.
 func TestScaleOutTaskCancelThroughOtherReplica(t *testing.T) {
-	c := newCluster(t, clusterConfig{replicas: 2})
+	scaleTaskCancelThroughOtherReplica(t, clusterConfig{})
+}
+
+// scaleTaskCancelThroughOtherReplica runs the scenario on the gateway
+// that cc chooses, in AMQP mode: gatewaytest, or the reference gateway
+// (scaleout_realgw_test.go).
+func scaleTaskCancelThroughOtherReplica(t *testing.T, cc clusterConfig) {
+	cc.replicas, cc.amqpGW = 2, true
+	c := newCluster(t, cc)
 	a, b := c.replicas[0], c.replicas[1]
 	s := newStepper(nil)
 	info := startTask(t, a.runner, s.fn)
@@ -135,7 +175,16 @@ func TestScaleOutTaskStress(t *testing.T) {
 	if testing.Short() {
 		tasks = 20
 	}
-	c := newCluster(t, clusterConfig{replicas: 3, taskOpts: []task.Option{task.WithWorkers(8)}})
+	scaleTaskStress(t, clusterConfig{}, tasks)
+}
+
+// scaleTaskStress runs the scenario with the given number of tasks on the gateway
+// that cc chooses, in AMQP mode: gatewaytest, or the reference gateway
+// (scaleout_realgw_test.go).
+func scaleTaskStress(t *testing.T, cc clusterConfig, tasks int) {
+	cc.replicas, cc.amqpGW = 3, true
+	cc.taskOpts = []task.Option{task.WithWorkers(8)}
+	c := newCluster(t, cc)
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
 	slots := make(chan struct{}, 24)
@@ -215,9 +264,17 @@ func browseScale(c *cluster, streamURL string, rng *rand.Rand, gate chan struct{
 // broker deletes its queue): the browser, served by another replica, is
 // told within the lease bound.
 func TestScaleOutTaskOwnerKilled(t *testing.T) {
+	scaleTaskOwnerKilled(t, clusterConfig{})
+}
+
+// scaleTaskOwnerKilled runs the scenario on the gateway
+// that cc chooses, in AMQP mode: gatewaytest, or the reference gateway
+// (scaleout_realgw_test.go).
+func scaleTaskOwnerKilled(t *testing.T, cc clusterConfig) {
 	const interval, timeout = 200 * time.Millisecond, time.Second
-	c := newCluster(t, clusterConfig{replicas: 2,
-		taskOpts: []task.Option{task.WithLease(interval, timeout)}})
+	cc.replicas, cc.amqpGW = 2, true
+	cc.taskOpts = []task.Option{task.WithLease(interval, timeout)}
+	c := newCluster(t, cc)
 	a := c.replicas[0]
 	s := newStepper(nil)
 	info := startTask(t, a.runner, s.fn)

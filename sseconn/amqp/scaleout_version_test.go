@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -23,7 +24,16 @@ func (c *cluster) openVersion(rid string) versionStream {
 
 // rid returns a request id of this test only: queue names are global on
 // the broker.
-func (c *cluster) rid(name string) string { return c.prefix + "-" + name }
+// The test's cleanup deletes their queues.
+func (c *cluster) rid(name string) string {
+	rid := c.prefix + "-" + name
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !slices.Contains(c.rids, rid) {
+		c.rids = append(c.rids, rid)
+	}
+	return rid
+}
 
 // next returns "ready" or the version of the next event.
 func (v versionStream) next() (string, error) {
@@ -73,23 +83,42 @@ func notify(t testing.TB, n *version.Notifier, rid, v string, want version.Statu
 	}
 }
 
-// Notify on A reaches a browser whose connect B handled.
+// Notify on A reaches a browser whose connect B handled, exactly once.
 func TestScaleOutVersionNotifyAcrossReplicas(t *testing.T) {
-	c := newCluster(t, clusterConfig{replicas: 2, amqpGW: true})
-	a := c.replicas[0]
+	scaleVersionNotifyAcrossReplicas(t, clusterConfig{})
+}
+
+// scaleVersionNotifyAcrossReplicas runs the scenario on the gateway
+// that cc chooses, in AMQP mode: gatewaytest, or the reference gateway
+// (scaleout_realgw_test.go).
+func scaleVersionNotifyAcrossReplicas(t *testing.T, cc clusterConfig) {
+	cc.replicas, cc.amqpGW = 2, true
+	c := newCluster(t, cc)
+	a, b := c.replicas[0], c.replicas[1]
 	c.pin(1)
 	st := c.openVersion(c.rid("tab-1"))
 	st.expect("1.0.0", "ready") // the current version, sent by B's manager
 	notify(t, a.notifier, c.rid("tab-1"), "2.0.0", version.Delivered)
 	notify(t, a.notifier, c.rid("tab-1"), "2.0.1", version.Delivered)
-	st.expect("2.0.0", "2.0.1")
+	// A marker, published after the broker confirmed the notifications: a
+	// second copy of either would come before it.
+	notify(t, b.notifier, c.rid("tab-1"), "marker", version.Delivered)
+	st.expect("2.0.0", "2.0.1", "marker")
 }
 
 // Events notified on A before the browser connects wait in its queue and
 // are flushed, in order and before ready, when it connects through B; and
 // again after a reload.
 func TestScaleOutVersionPendingFlush(t *testing.T) {
-	c := newCluster(t, clusterConfig{replicas: 2, amqpGW: true})
+	scaleVersionPendingFlush(t, clusterConfig{})
+}
+
+// scaleVersionPendingFlush runs the scenario on the gateway
+// that cc chooses, in AMQP mode: gatewaytest, or the reference gateway
+// (scaleout_realgw_test.go).
+func scaleVersionPendingFlush(t *testing.T, cc clusterConfig) {
+	cc.replicas, cc.amqpGW = 2, true
+	c := newCluster(t, cc)
 	a, b := c.replicas[0], c.replicas[1]
 	notify(t, a.notifier, c.rid("tab-2"), "2.0.0", version.Pending)
 	notify(t, b.notifier, c.rid("tab-2"), "2.1.0", version.Pending)
@@ -114,7 +143,15 @@ func TestScaleOutVersionPendingFlush(t *testing.T) {
 
 // Broadcast on any replica reaches every connected browser exactly once.
 func TestScaleOutVersionBroadcastOnce(t *testing.T) {
-	c := newCluster(t, clusterConfig{replicas: 3, amqpGW: true})
+	scaleVersionBroadcastOnce(t, clusterConfig{})
+}
+
+// scaleVersionBroadcastOnce runs the scenario on the gateway
+// that cc chooses, in AMQP mode: gatewaytest, or the reference gateway
+// (scaleout_realgw_test.go).
+func scaleVersionBroadcastOnce(t *testing.T, cc clusterConfig) {
+	cc.replicas, cc.amqpGW = 3, true
+	c := newCluster(t, cc)
 	var streams []versionStream
 	for i := range 6 { // callbacks go to the replicas in turn
 		st := c.openVersion(c.rid(fmt.Sprintf("tab-%d", i)))

@@ -23,7 +23,10 @@
 // while the connect callback runs (a probe, a close) reaches the browser as
 // an empty unnamed event when the stream opens; null is not an absent event,
 // name or close but a 400; generation 2 quotes the name in its envelope as
-// JSON.stringify does.
+// JSON.stringify does, writes the envelope (and a backend's rejected event)
+// on one data line whatever LFs the data holds, and writes a backend's
+// ready event as its fixed frame, without the data. Its AMQP mode is
+// checked the same way by TestRealGatewayAMQPConformance (sseconn/amqp).
 //
 // On top of that it plays the browser ([Server.Connect], [Stream.Next]),
 // and injects faults: refused TCP connections, slow or failing sends, dropped

@@ -19,16 +19,32 @@ const (
 //
 // Generation 1 writes "event: <name>" for a named event and one "data: "
 // line per line of the data (split on LF), then a blank line. Generation 2
-// frames unnamed events and the control events "ready" and "rejected" the
-// same way, and wraps any other named event in an unnamed envelope
-// {"type":<name>,"payload":<data>}, as the reference gateway does: the name
-// as JavaScript's JSON.stringify writes it, the data embedded raw, so data
-// that is not JSON gives the browser broken JSON.
+// frames unnamed events the same way. It writes the control event "ready"
+// as the fixed frame "event: ready\ndata:\n\n", whatever the data, and
+// "rejected" as "event: rejected" with its data raw on one "data: " line.
+// It wraps any other named event in an unnamed envelope
+// {"type":<name>,"payload":<data>}, written raw on one "data: " line, as
+// the reference gateway does: the name as JavaScript's JSON.stringify
+// writes it, the data embedded raw, so data that is not JSON gives the
+// browser broken JSON, and an LF in the data ends the line (the browser
+// reads the rest as an unknown field and drops it).
 func appendFrame(b []byte, gen int, ev Event) []byte {
 	name, data := ev.Name, ev.Data
-	if gen >= 2 && name != "" && name != eventReady && name != eventRejected {
-		data = `{"type":` + jsonString(name) + `,"payload":` + data + `}`
-		name = ""
+	if gen >= 2 && name != "" {
+		switch name {
+		case eventReady:
+			return append(b, frameReady...)
+		case eventRejected:
+			b = append(b, "event: "+eventRejected+"\ndata: "...)
+			b = append(b, data...)
+		default:
+			b = append(b, `data: {"type":`...)
+			b = append(b, jsonString(name)...)
+			b = append(b, `,"payload":`...)
+			b = append(b, data...)
+			b = append(b, '}')
+		}
+		return append(b, "\n\n"...)
 	}
 	if name != "" {
 		b = append(b, "event: "...)

@@ -33,7 +33,8 @@ func parseAll(r io.Reader) ([]Event, error) {
 func FuzzFrameRoundTrip(f *testing.F) {
 	f.Add("task_event", `{"progress":0.5}`, true)
 	f.Add("", "line1\nline2", false)
-	f.Add("multi", "{\n\"a\": 1\n}", true)
+	f.Add("multi", "{\n\"a\": 1\n}", false)
+	f.Add("ready", "again", true)
 	f.Add("", "", true)
 	f.Add("ready", "", true)
 	f.Fuzz(func(t *testing.T, name, data string, gen2 bool) {
@@ -54,6 +55,16 @@ func FuzzFrameRoundTrip(f *testing.F) {
 				t.Skip()
 			}
 		}
+		// Generation 2 writes an envelope and the data of rejected on one
+		// line, LFs included: the browser reads up to the first LF
+		// (sseconn refuses such events).
+		if gen == 2 && name != "" && name != eventReady && strings.Contains(data, "\n") {
+			t.Skip()
+		}
+		want := Event{Name: name, Data: data}
+		if gen == 2 && name == eventReady {
+			want.Data = "" // the fixed frame
+		}
 		if name == "" && (Event{Data: data}).Unwrap() != (Event{Data: data}) {
 			t.Skip() // an unnamed event that looks like an envelope: ambiguous by design
 		}
@@ -68,7 +79,7 @@ func FuzzFrameRoundTrip(f *testing.F) {
 		if wrapped && got[0].Name != "" {
 			t.Errorf("generation 2 event %q not wrapped: %q", name, framed)
 		}
-		if diff := cmp.Diff(Event{Name: name, Data: data}, got[0].Unwrap()); diff != "" {
+		if diff := cmp.Diff(want, got[0].Unwrap()); diff != "" {
 			t.Errorf("frame %q (-sent +parsed):\n%s", framed, diff)
 		}
 	})

@@ -61,7 +61,9 @@ func TestFraming(t *testing.T) {
 			"event: ready\ndata:\n\n" +
 			"data: {\"type\":\"task_event\",\"payload\":{\"progress\":0.5}}\n\n" +
 			"data: line1\ndata: line2\n\n" +
-			"data: {\"type\":\"multi\",\"payload\":{\ndata: \"a\": 1\ndata: }}\n\n" +
+			// The envelope is written raw on one line, LFs of the data
+			// included, as the reference gateway does.
+			"data: {\"type\":\"multi\",\"payload\":{\n\"a\": 1\n}}\n\n" +
 			"data: \n\n" +
 			"data: {\"type\":\"note\",\"payload\":\"a string\"}\n\n"},
 	}
@@ -84,7 +86,10 @@ func TestFraming(t *testing.T) {
 				t.Errorf("stream bytes (-want +got):\n%s", diff)
 			}
 
-			// The same, parsed: Unwrap gives back what the backend sent.
+			// The same, parsed: Unwrap gives back what the backend sent,
+			// but for generation 2's envelope of data with an LF, which
+			// the browser reads up to the LF only (sseconn refuses such an
+			// event).
 			st := openStream(t, gw, tt.gen, "/parsed")
 			for _, ev := range events {
 				sendOK(t, gw, st.Token(), &ev, false)
@@ -92,7 +97,11 @@ func TestFraming(t *testing.T) {
 			sendOK(t, gw, st.Token(), nil, true)
 			var want, unwrapped []gatewaytest.Event
 			for _, ev := range events {
-				want = append(want, gatewaytest.Event{Name: ev.Name, Data: ev.Data})
+				w := gatewaytest.Event{Name: ev.Name, Data: ev.Data}
+				if tt.gen == 2 && ev.Name == "multi" {
+					w = gatewaytest.Event{Data: `{"type":"multi","payload":{`}
+				}
+				want = append(want, w)
 			}
 			for _, ev := range readAll(t, st) {
 				unwrapped = append(unwrapped, ev.Unwrap())
@@ -105,14 +114,15 @@ func TestFraming(t *testing.T) {
 }
 
 // TestGen2ControlNames checks that generation 2 does not wrap events named
-// ready or rejected.
+// ready or rejected, writes ready as its fixed frame, without the data, and
+// the data of rejected raw on one line, as the reference gateway does.
 func TestGen2ControlNames(t *testing.T) {
 	b := newBackend(t, nil)
 	gw := newGateway(t, b.callbackURL())
 	st := openStream(t, gw, 2, "/x")
 	sendOK(t, gw, st.Token(), &wire.Event{Name: "ready", Data: "again"}, false)
-	sendOK(t, gw, st.Token(), &wire.Event{Name: "rejected", Data: "{}"}, true)
-	want := []gatewaytest.Event{{Name: "ready", Data: "again"}, {Name: "rejected", Data: "{}"}}
+	sendOK(t, gw, st.Token(), &wire.Event{Name: "rejected", Data: "{}\nrest"}, true)
+	want := []gatewaytest.Event{{Name: "ready"}, {Name: "rejected", Data: "{}"}}
 	if diff := cmp.Diff(want, readAll(t, st)); diff != "" {
 		t.Errorf("events (-want +got):\n%s", diff)
 	}

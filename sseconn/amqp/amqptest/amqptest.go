@@ -202,7 +202,11 @@ func (b *broker) Consume(ctx context.Context, requestID string, keys []string,
 }
 
 // parse reads a message body as the reference gateway does: "data" must be
-// a string; "event", when a string, names the event.
+// a string; "event", when a string, names the event. Not copied: the
+// reference gateway breaks the stream on "event": null and on "event":
+// "rejected" with empty data (docs/protocol.md, AMQP mode), and puts an
+// "event" that is a non-empty array into the envelope; here the first and
+// the last are unnamed events and the second a rejected event.
 func parse(body []byte) (gatewaytest.Event, bool) {
 	var m map[string]json.RawMessage
 	if json.Unmarshal(body, &m) != nil {
