@@ -102,11 +102,13 @@ func TestFault3PendingAlthoughWrittenDuplicate(t *testing.T) {
 		}
 	}
 
-	s := newStack(t, stackConfig{gen: 2, opts: []version.Option{version.WithSendTimeout(100 * time.Millisecond)}})
+	// The timeout leaves room for a loaded machine: the sends that must
+	// succeed take a few ms; only the delayed one outlasts it.
+	s := newStack(t, stackConfig{gen: 2, opts: []version.Option{version.WithSendTimeout(500 * time.Millisecond)}})
 	st := s.open(t, "r1")
 	nextData(t, st, 1) // the current version
 
-	s.gw.DelaySends(400 * time.Millisecond) // slower than the send timeout
+	s.gw.DelaySends(1500 * time.Millisecond) // slower than the send timeout
 	d, err := s.n.Notify(context.Background(), "r1", version.Info{Version: "1"})
 	if err != nil {
 		t.Fatal(err)
@@ -116,7 +118,9 @@ func TestFault3PendingAlthoughWrittenDuplicate(t *testing.T) {
 	}
 	got := nextData(t, st, 1) // the gateway wrote it all the same
 	s.gw.DelaySends(0)
-	notify(t, s.n, "r1", "2")
+	if d := notify(t, s.n, "r1", "2"); d.Status != version.Delivered {
+		t.Fatalf("Notify after the gateway recovered = %v (%v), want delivered", d.Status, d.Err)
+	}
 	got = append(got, nextData(t, st, 2)...)
 	if diff := cmp.Diff([]string{data(t, "1"), data(t, "1"), data(t, "2")}, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)

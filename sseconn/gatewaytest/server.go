@@ -203,8 +203,11 @@ func (s *Server) Close() {
 	for _, st := range streams {
 		st.Close()
 	}
-	_ = s.srv.Close()
 
+	// End every stream, then give their handlers a moment to finish their
+	// responses before cutting the connections: a stream that the backend
+	// closed just before (close:true) ends cleanly, as on the reference
+	// gateway, which ends it before answering that send.
 	s.mu.Lock()
 	conns := make([]*conn, 0, len(s.conns))
 	for _, c := range s.conns {
@@ -216,6 +219,10 @@ func (s *Server) Close() {
 		s.endLocked(c, "", false)
 		c.mu.Unlock()
 	}
+	sctx, cancel := context.WithTimeout(context.Background(), closeGrace)
+	_ = s.srv.Shutdown(sctx)
+	cancel()
+	_ = s.srv.Close()
 
 	s.wg.Wait()
 	if s.cfg.broker != nil {
@@ -227,6 +234,10 @@ func (s *Server) Close() {
 	s.client.CloseIdleConnections()
 	s.log.Info("gatewaytest: closed", "url", s.URL)
 }
+
+// closeGrace bounds how long Close waits for the handlers of ended streams
+// to finish their responses.
+const closeGrace = time.Second
 
 // route dispatches a request like the reference gateway's Express app.
 func (s *Server) route(w http.ResponseWriter, r *http.Request) {
