@@ -1,7 +1,10 @@
 package ssegate_test
 
 import (
+	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -41,5 +44,33 @@ func TestFault9CIRunsItsOwnBroker(t *testing.T) {
 	}
 	if diff := cmp.Diff([]string(nil), failed); diff != "" {
 		t.Errorf("CI broker set-up (-want +got):\n%s", diff)
+	}
+}
+
+// TestStartRabbitMQStopLeavesOtherNodesAlone checks that "start-rabbitmq.sh
+// stop" for a node that never started in the data folder (a start that
+// failed because another node of ours holds the port, and so the folder of
+// the same default name) neither stops that node nor deletes its data.
+func TestStartRabbitMQStopLeavesOtherNodesAlone(t *testing.T) {
+	dir := filepath.Join(os.TempDir(), fmt.Sprintf("ssegate-rabbitmq-test-%d", os.Getpid()))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	marker := filepath.Join(dir, "node")
+	if err := os.WriteFile(marker, []byte("other@localhost\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("bash", "sseconn/amqp/testdata/start-rabbitmq.sh", "stop")
+	cmd.Env = append(os.Environ(), "SSEGATE_RABBITMQ_DIR="+dir, "RABBITMQ_NODENAME=mine@localhost")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("stop: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "nothing to stop") {
+		t.Errorf("stop said %q, want it to say there was nothing to stop", out)
+	}
+	if b, err := os.ReadFile(marker); err != nil || string(b) != "other@localhost\n" {
+		t.Errorf("the other node's folder was touched: %q, %v", b, err)
 	}
 }

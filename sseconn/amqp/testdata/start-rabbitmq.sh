@@ -47,6 +47,14 @@ log() { echo "start-rabbitmq: $*" >&2; }
 ctl() { rabbitmqctl -q -n "$RABBITMQ_NODENAME" "$@"; }
 
 if [ "${1:-}" = stop ]; then
+	# Only a node that this script started, in this folder: a start that
+	# failed (say, because the port is taken by another node of ours,
+	# whose folder has the same default name) must not touch the other
+	# node or its data.
+	if [ "$(cat "$dir/node" 2>/dev/null)" != "$RABBITMQ_NODENAME" ]; then
+		log "$dir holds no node $RABBITMQ_NODENAME: nothing to stop"
+		exit 0
+	fi
 	log "stopping $RABBITMQ_NODENAME"
 	if ctl --timeout 30 stop "$RABBITMQ_PID_FILE" >&2 2>/dev/null; then
 		log "stopped"
@@ -75,6 +83,7 @@ fi
 
 rm -rf "$dir"
 mkdir -p "$RABBITMQ_MNESIA_BASE" "$RABBITMQ_LOG_BASE"
+echo "$RABBITMQ_NODENAME" >"$dir/node" # whose folder this is, for stop
 echo '[].' >"$RABBITMQ_ENABLED_PLUGINS_FILE"
 printf 'listeners.tcp.default = %s\nloopback_users.guest = true\n' "$RABBITMQ_NODE_PORT" >"$RABBITMQ_CONFIG_FILE"
 if id rabbitmq >/dev/null 2>&1; then
