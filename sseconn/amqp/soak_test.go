@@ -300,9 +300,13 @@ func soakBroker(t *testing.T, brokerURL string) func(args ...string) error {
 		cannot("set RABBITMQ_NODENAME to the node of SSEGATE_AMQP_URL (the soak stops and starts it: never a node others use)")
 	}
 	return func(args ...string) error {
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
-		out, err := exec.CommandContext(ctx, "rabbitmqctl", append([]string{"-q", "-n", node}, args...)...).CombinedOutput()
+		cmd := exec.CommandContext(ctx, "rabbitmqctl", append([]string{"-q", "-n", node}, args...)...)
+		// Debian's rabbitmqctl runs the real one through su: killing su
+		// leaves the child holding the output pipe.
+		cmd.WaitDelay = 5 * time.Second
+		out, err := cmd.CombinedOutput()
 		if err != nil {
 			return fmt.Errorf("rabbitmqctl %v: %w: %s", args, err, out)
 		}
@@ -526,7 +530,7 @@ func TestSoakAMQP(t *testing.T) {
 					readErrs <- err
 					return
 				}
-				if closed {
+				if closed && !stopping.Load() {
 					reconnects.Add(1)
 				}
 			}
@@ -695,8 +699,10 @@ func TestSoakAMQP(t *testing.T) {
 		}
 	}
 
-	// Drain: wait until every browser has what it was sent, or nothing has
-	// arrived for 5 s (what is left was lost), at most a minute.
+	// Drain: wait until every browser has a ready stream again (after the
+	// restarts, the gateway sets up 2,000 consumers one after the other)
+	// and has what it was sent, or nothing has arrived for 5 s since (what
+	// is left was lost), at most 5 minutes.
 	drainStart := time.Now()
 	complete := func() bool {
 		for _, b := range browsers {
@@ -723,7 +729,10 @@ func TestSoakAMQP(t *testing.T) {
 		if n := received.Load(); n != last {
 			last, lastChange = n, time.Now()
 		}
-		if complete() || time.Since(lastChange) > 5*time.Second || time.Since(drainStart) > time.Minute {
+		if allReady() < nBrowsers {
+			lastChange = time.Now()
+		}
+		if complete() || time.Since(lastChange) > 5*time.Second || time.Since(drainStart) > 5*time.Minute {
 			break
 		}
 	}
