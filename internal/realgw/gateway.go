@@ -154,7 +154,8 @@ func (g *Gateway) Restart() {
 func (g *Gateway) Stop() { g.kill() }
 
 // Log returns what the gateway has written to stdout and stderr so far,
-// across restarts.
+// across restarts: all of it, or, after a long run, its first 64 KiB and its
+// last 1 to 2 MiB with a line that says how much was left out between them.
 func (g *Gateway) Log() string { return g.log.String() }
 
 // start starts the process and waits for readiness.
@@ -229,16 +230,40 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// logBuffer is a bytes.Buffer safe for concurrent use.
+// Caps of the gateway's log as [Gateway.Log] keeps it: its beginning and its
+// latest part. A long run (a soak logs a line per event) would otherwise hold
+// all of it in the test's memory.
+const (
+	logHeadBytes = 64 << 10
+	logTailBytes = 1 << 20
+)
+
+// logBuffer keeps the first logHeadBytes and the last logTailBytes written
+// to it, and counts what it left out between them. It is safe for concurrent
+// use.
 type logBuffer struct {
-	mu  sync.Mutex // guards buf
-	buf bytes.Buffer
+	mu      sync.Mutex // guards the fields below
+	head    bytes.Buffer
+	tail    []byte // the latest bytes, at most 2*logTailBytes before trimming
+	skipped int64  // bytes left out between head and tail
 }
 
 func (b *logBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.buf.Write(p)
+	n := len(p)
+	if room := logHeadBytes - b.head.Len(); room > 0 && len(b.tail) == 0 {
+		k := min(room, len(p))
+		b.head.Write(p[:k])
+		p = p[k:]
+	}
+	b.tail = append(b.tail, p...)
+	if len(b.tail) > 2*logTailBytes {
+		cut := len(b.tail) - logTailBytes
+		b.skipped += int64(cut)
+		b.tail = append(b.tail[:0:0], b.tail[cut:]...)
+	}
+	return n, nil
 }
 
 func (b *logBuffer) WriteString(s string) {
@@ -248,5 +273,8 @@ func (b *logBuffer) WriteString(s string) {
 func (b *logBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.buf.String()
+	if b.skipped == 0 {
+		return b.head.String() + string(b.tail)
+	}
+	return fmt.Sprintf("%s\n--- realgw: %d bytes of log left out ---\n%s", b.head.String(), b.skipped, b.tail)
 }

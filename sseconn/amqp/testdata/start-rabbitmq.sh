@@ -91,7 +91,19 @@ if id rabbitmq >/dev/null 2>&1; then
 fi
 
 log "starting $RABBITMQ_NODENAME on port $RABBITMQ_NODE_PORT, data in $dir"
-rabbitmq-server -detached >&2
+# Open files: as many as the hard limit allows. Debian's rabbitmq-server
+# switches to the rabbitmq user with su, whose PAM session sets the soft
+# limit back to 1024; a node with more durable queues than that (the AMQP
+# soak's 2,000) then hangs recovering them after a restart. As root, start
+# the node as the rabbitmq user without su, so that it keeps the limit.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+if [ "$(id -u)" = 0 ] && id rabbitmq >/dev/null 2>&1 && command -v setpriv >/dev/null 2>&1 &&
+	[ -x /usr/lib/rabbitmq/bin/rabbitmq-server ]; then
+	(cd /var/lib/rabbitmq && HOME=/var/lib/rabbitmq setpriv --reuid rabbitmq --regid rabbitmq --init-groups \
+		/usr/lib/rabbitmq/bin/rabbitmq-server -detached) >&2
+else
+	rabbitmq-server -detached >&2
+fi
 
 log "waiting up to ${timeout}s"
 deadline=$((SECONDS + timeout))
