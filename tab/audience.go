@@ -4,14 +4,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"strings"
+
+	"github.com/ssegate/ssegate/internal/ident"
 )
 
-// Limits of request ids and subjects, which bound the memory of a tab.
-const (
-	maxRequestIDLen = 256
-	maxSubjectLen   = 1024
-)
+// maxSubjectLen bounds subjects, and so the memory of a tab. Request ids
+// are bounded by ident.MaxRequestIDLen.
+const maxSubjectLen = 1024
 
 // audienceKind says who an [Audience] reaches.
 type audienceKind uint8
@@ -94,15 +93,8 @@ func (a Audience) Validate() error {
 }
 
 func checkRequestID(rid string) error {
-	switch {
-	case rid == "":
-		return fmt.Errorf("%w: empty", ErrInvalidRequestID)
-	case len(rid) > maxRequestIDLen:
-		return fmt.Errorf("%w: longer than %d bytes", ErrInvalidRequestID, maxRequestIDLen)
-	case strings.Contains(rid, ":"):
-		return fmt.Errorf("%w: contains ':'", ErrInvalidRequestID)
-	case strings.ContainsFunc(rid, func(r rune) bool { return r < 0x20 || r == 0x7f }):
-		return fmt.Errorf("%w: contains a control character", ErrInvalidRequestID)
+	if err := ident.CheckRequestID(rid); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidRequestID, err)
 	}
 	return nil
 }

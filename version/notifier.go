@@ -17,12 +17,10 @@ import (
 	"go.opentelemetry.io/otel/codes"
 
 	"github.com/ssegate/ssegate/callback"
+	"github.com/ssegate/ssegate/internal/ident"
 	"github.com/ssegate/ssegate/internal/wire"
 	"github.com/ssegate/ssegate/sseconn"
 )
-
-// maxRequestIDLen bounds request ids, and so the memory of pending state.
-const maxRequestIDLen = 256
 
 // Conn is what a [Notifier] needs from the connection layer. *sseconn.Manager
 // satisfies it; so can any other transport with the same semantics:
@@ -177,15 +175,8 @@ func (n *Notifier) Matcher() callback.Matcher { return n.matcher }
 func Identifier(requestID string) string { return Kind + ":" + requestID }
 
 func checkRequestID(rid string) error {
-	switch {
-	case rid == "":
-		return fmt.Errorf("%w: empty", ErrInvalidRequestID)
-	case len(rid) > maxRequestIDLen:
-		return fmt.Errorf("%w: longer than %d bytes", ErrInvalidRequestID, maxRequestIDLen)
-	case strings.Contains(rid, ":"):
-		return fmt.Errorf("%w: contains ':'", ErrInvalidRequestID)
-	case strings.ContainsFunc(rid, func(r rune) bool { return r < 0x20 || r == 0x7f }):
-		return fmt.Errorf("%w: contains a control character", ErrInvalidRequestID)
+	if err := ident.CheckRequestID(rid); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidRequestID, err)
 	}
 	return nil
 }

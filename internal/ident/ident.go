@@ -2,7 +2,11 @@
 // identifiers of the form "kind:value", such as "task:42".
 package ident
 
-import "strings"
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
 
 // Unknown is the kind of an identifier that has none.
 const Unknown = "unknown"
@@ -17,4 +21,25 @@ func Kind(identifier string) string {
 		return identifier[:i]
 	}
 	return Unknown
+}
+
+// MaxRequestIDLen bounds a browser's request id (version and tab streams).
+const MaxRequestIDLen = 256
+
+// CheckRequestID reports what is wrong with a browser's request id, or nil:
+// it must be 1 to MaxRequestIDLen bytes, without ':' (it ends an
+// identifier such as "version:<request_id>") and without control
+// characters. Callers wrap the error in their own sentinel.
+func CheckRequestID(rid string) error {
+	switch {
+	case rid == "":
+		return errors.New("empty")
+	case len(rid) > MaxRequestIDLen:
+		return fmt.Errorf("longer than %d bytes", MaxRequestIDLen)
+	case strings.Contains(rid, ":"):
+		return errors.New("contains ':'")
+	case strings.ContainsFunc(rid, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+		return errors.New("contains a control character")
+	}
+	return nil
 }
