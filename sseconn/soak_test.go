@@ -8,7 +8,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"runtime"
 	"strconv"
 	"sync"
@@ -16,39 +15,20 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ssegate/ssegate/internal/testenv"
 	"github.com/ssegate/ssegate/sseconn"
 	"github.com/ssegate/ssegate/sseconn/gatewaytest"
 )
 
 // The soak runs only when SSEGATE_SOAK is set to its duration
 // (SSEGATE_SOAK=30s, SSEGATE_SOAK=10m); see RELIABILITY.md. Its load can be
-// set with SSEGATE_SOAK_STREAMS (default 2000, at most 1000 under the race
-// detector, whose goroutine limit a full soak exceeds) and
-// SSEGATE_SOAK_RATE (events per second in all, default 1000).
+// set with SSEGATE_SOAK_STREAMS (default 2000, 500 under the race detector,
+// whose goroutine limit a full soak exceeds) and SSEGATE_SOAK_RATE (events
+// per second in all, default 1000).
 func soakSettings(t *testing.T) (d time.Duration, streams, rate int) {
 	t.Helper()
-	v := os.Getenv("SSEGATE_SOAK")
-	if v == "" {
-		t.Skip("soak test: set SSEGATE_SOAK=30s (or 10m) to run it")
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d < 5*time.Second {
-		t.Fatalf("SSEGATE_SOAK=%q: want a duration of at least 5s", v)
-	}
-	streams, rate = 2000, 1000
-	if raceEnabled {
-		streams = 500
-	}
-	for name, p := range map[string]*int{"SSEGATE_SOAK_STREAMS": &streams, "SSEGATE_SOAK_RATE": &rate} {
-		if v := os.Getenv(name); v != "" {
-			n, err := strconv.Atoi(v)
-			if err != nil || n <= 0 {
-				t.Fatalf("%s=%q: want a positive number", name, v)
-			}
-			*p = n
-		}
-	}
-	return d, streams, rate
+	return testenv.Soak(t, testenv.SoakDefaults{MinDuration: 5 * time.Second,
+		Streams: 2000, RaceStreams: 500, RateVar: "SSEGATE_SOAK_RATE", Rate: 1000})
 }
 
 // Outcomes of one send, as the sender saw it.

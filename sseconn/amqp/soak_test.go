@@ -35,28 +35,8 @@ import (
 // together, default 400).
 func soakSettings(t *testing.T) (d time.Duration, streams, rate int) {
 	t.Helper()
-	v := os.Getenv("SSEGATE_SOAK")
-	if v == "" {
-		t.Skip("soak test: set SSEGATE_SOAK=30s (or 10m) to run it")
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d < 20*time.Second {
-		t.Fatalf("SSEGATE_SOAK=%q: want a duration of at least 20s", v)
-	}
-	streams, rate = 2000, 400
-	if raceEnabled {
-		streams = 500
-	}
-	for name, p := range map[string]*int{"SSEGATE_SOAK_STREAMS": &streams, "SSEGATE_SOAK_AMQP_RATE": &rate} {
-		if v := os.Getenv(name); v != "" {
-			n, err := strconv.Atoi(v)
-			if err != nil || n <= 0 {
-				t.Fatalf("%s=%q: want a positive number", name, v)
-			}
-			*p = n
-		}
-	}
-	return d, streams, rate
+	return testenv.Soak(t, testenv.SoakDefaults{MinDuration: 20 * time.Second,
+		Streams: 2000, RaceStreams: 500, RateVar: "SSEGATE_SOAK_AMQP_RATE", Rate: 400})
 }
 
 // The two ways an event reaches a browser in the soak.
