@@ -48,12 +48,15 @@ func (pb *pooledBody) release() {
 	}
 }
 
-// reader is the go-retryablehttp ReaderFunc of the body: a fresh reader per
-// attempt, each holding a reference.
-func (pb *pooledBody) reader() (io.Reader, error) {
+// readCloser returns a fresh reader of the body, holding a reference until
+// it is closed.
+func (pb *pooledBody) readCloser() io.ReadCloser {
 	pb.refs.Add(1)
-	return &pooledReader{body: pb, buf: pb.buf}, nil
+	return &pooledReader{body: pb, buf: pb.buf}
 }
+
+// getBody is the request's GetBody: a fresh reader per attempt.
+func (pb *pooledBody) getBody() (io.ReadCloser, error) { return pb.readCloser(), nil }
 
 // errBodyClosed is what a pooledReader returns once closed.
 var errBodyClosed = errors.New("sseconn: request body closed")

@@ -15,8 +15,8 @@ import (
 func TestPooledBodyReleasedOnce(t *testing.T) {
 	pb := getPooledBody(8)
 	pb.buf = append(pb.buf, "abcdefgh"...)
-	r1, _ := pb.reader()
-	r2, _ := pb.reader()
+	r1, _ := pb.getBody()
+	r2, _ := pb.getBody()
 	var out bytes.Buffer
 	if _, err := r1.(io.WriterTo).WriteTo(&out); err != nil || out.String() != "abcdefgh" {
 		t.Fatalf("WriteTo = %q, %v", out.String(), err)
@@ -56,7 +56,7 @@ func (w *blockingWriter) Write(p []byte) (int, error) {
 func TestPooledBodyCloseDuringWrite(t *testing.T) {
 	pb := getPooledBody(4)
 	pb.buf = append(pb.buf, "data"...)
-	r, _ := pb.reader()
+	r, _ := pb.getBody()
 	pb.release() // the sender is done: only the reader holds the body
 	w := &blockingWriter{started: make(chan struct{}), release: make(chan struct{})}
 	done := make(chan error)

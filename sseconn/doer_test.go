@@ -3,11 +3,13 @@ package sseconn
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -367,5 +369,54 @@ func TestGatewayDownFailsFastWithDefaults(t *testing.T) {
 	}
 	if !m.Connected("task:1") {
 		t.Error("mapping dropped while the gateway was down")
+	}
+}
+
+// TestRetrySendsTheWholeBodyAgain checks that every attempt of a retried
+// send carries the same complete body: the default doer rewinds the body
+// (through GetBody) for each retry, small bodies and pooled large ones
+// alike, and a pooled buffer is not reused while an attempt could read it.
+func TestRetrySendsTheWholeBodyAgain(t *testing.T) {
+	for _, size := range []int{10, pooledBodyMin, 64 << 10} {
+		t.Run(fmt.Sprintf("%d bytes of data", size), func(t *testing.T) {
+			var bodies [][]byte
+			var mu sync.Mutex
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				b, err := io.ReadAll(r.Body)
+				if err != nil {
+					t.Errorf("read body: %v", err)
+				}
+				mu.Lock()
+				bodies = append(bodies, b)
+				n := len(bodies)
+				mu.Unlock()
+				if n < 3 {
+					w.Header().Set("Content-Type", "text/plain")
+					w.WriteHeader(http.StatusServiceUnavailable)
+					io.WriteString(w, "no healthy upstream")
+					return
+				}
+				w.Header().Set("Content-Type", "application/json")
+				io.WriteString(w, `{"status":"ok"}`)
+			}))
+			defer srv.Close()
+			m := newTestManager(t, srv.URL, WithRetryPolicy(fastRetry))
+			mustRegister(t, m, "task:1", "tok")
+			ev := Event{Name: "n", Data: `"` + strings.Repeat("d", size) + `"`}
+			if err := m.Send(context.Background(), "task:1", ev); err != nil {
+				t.Fatalf("Send through two proxy 503s: %v", err)
+			}
+			want := string(encodeSend(tokenRef{s: "tok"}, &ev, false))
+			mu.Lock()
+			defer mu.Unlock()
+			if len(bodies) != 3 {
+				t.Fatalf("%d attempts, want 3", len(bodies))
+			}
+			for i, b := range bodies {
+				if string(b) != want {
+					t.Errorf("attempt %d: body of %d bytes differs from the %d-byte send body", i+1, len(b), len(want))
+				}
+			}
+		})
 	}
 }

@@ -32,7 +32,9 @@ type Manager struct {
 	rc      *retryablehttp.Client // the default doer, called directly
 	cfg     config
 	tel     *instruments
-	log     *slog.Logger
+
+	deadlines *sharedDeadlines // bounds each send by cfg.timeout
+	log       *slog.Logger
 
 	mu       sync.Mutex // guards maps, lanes and closed; inflight.Add happens under it
 	maps     mappings   // identifier <-> token
@@ -74,12 +76,15 @@ func New(gatewayURL string, opts ...Option) (*Manager, error) {
 		tel:     tel,
 		log:     cfg.logger,
 		maps:    newMappings(),
+
+		deadlines: newSharedDeadlines(cfg.timeout),
 	}
 	if m.sendReq, err = http.NewRequest(http.MethodPost, m.sendURL, nil); err != nil {
 		return nil, fmt.Errorf("sseconn: gateway URL %q: %w", gatewayURL, err)
 	}
 	if m.doer == nil {
 		m.rc = newRetryClient(cfg.retry, nil, nil)
+		m.rc.PrepareRetry = rewindBody
 	}
 	if cfg.sweepEvery > 0 {
 		ctx, cancel := context.WithCancel(context.Background())

@@ -87,6 +87,10 @@ func WithDoer(d Doer) Option {
 // the same identifier and every retry. Zero means [DefaultSendTimeout]; a
 // negative d makes [New] fail. A shorter deadline on the caller's context
 // wins.
+//
+// Sends whose context can never be canceled (context.Background, say)
+// share one timer per d/64, at most 4 ms, instead of starting one each: such
+// a send may run up to that much longer than d.
 func WithSendTimeout(d time.Duration) Option {
 	return optionFunc(func(c *config) { optcheck.Set(&c.problems, "WithSendTimeout", &c.timeout, d) })
 }

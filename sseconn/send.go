@@ -84,7 +84,7 @@ func (m *Manager) sendValid(ctx context.Context, start time.Time, identifier, ki
 	}
 	defer m.inflight.Done()
 
-	ctx, cancel := m.withTimeout(ctx)
+	ctx, cancel := m.deadlines.bound(ctx, start)
 	defer cancel()
 	var span trace.Span
 	if !m.tel.tracing.Off() {
@@ -117,15 +117,6 @@ func endSpan(span trace.Span, outcome string, err error) {
 		span.RecordError(err)
 		span.SetStatus(codes.Error, outcome)
 	}
-}
-
-// withTimeout bounds ctx by the send timeout, unless the caller's deadline
-// is sooner already: then no timer is needed.
-func (m *Manager) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
-	if d, ok := ctx.Deadline(); ok && time.Until(d) <= m.cfg.timeout {
-		return ctx, func() {}
-	}
-	return context.WithTimeout(ctx, m.cfg.timeout)
 }
 
 // enter registers a send with Shutdown and takes the lane of identifier,
@@ -193,7 +184,7 @@ func (m *Manager) release(identifier string) {
 // closes of replaced streams, shutdown closes and sweeper probes.
 func (m *Manager) postTimed(ctx context.Context, identifier string, token tokenRef, ev *Event, close bool, op int) (string, error) {
 	kt := m.tel.kinds.get(Kind(identifier))
-	ctx, cancel := m.withTimeout(ctx)
+	ctx, cancel := m.deadlines.bound(ctx, time.Now())
 	defer cancel()
 	var span trace.Span
 	if !m.tel.tracing.Off() {
@@ -255,26 +246,46 @@ var jsonContentType = []string{"application/json"}
 // doer only) is read through pooledReaders, which give the buffer back.
 func (m *Manager) do(ctx context.Context, body []byte, pb *pooledBody) (*http.Response, error) {
 	req := m.sendReq.WithContext(ctx)
+	req.ContentLength = int64(len(body))
 	if m.rc != nil {
 		req.Header = jsonHeader
-		rr, err := retryablehttp.FromRequest(req)
-		if err == nil {
-			if pb != nil {
-				err = rr.SetBody(retryablehttp.ReaderFunc(pb.reader))
-			} else {
-				err = rr.SetBody(body)
-			}
+		if pb != nil {
+			req.Body = pb.readCloser()
+			req.GetBody = pb.getBody
+		} else {
+			req.Body, req.GetBody = inMemoryBody(body)
 		}
-		if err != nil {
-			return nil, fmt.Errorf("build request: %w", err)
-		}
-		return m.rc.Do(rr)
+		// The body is set on the request itself, with GetBody to rewind
+		// it: go-retryablehttp then neither wraps nor copies it, and
+		// rewindBody (its PrepareRetry hook) rewinds it for a retry.
+		return m.rc.Do(&retryablehttp.Request{Request: req})
 	}
 	req.Header = http.Header{"Content-Type": jsonContentType}
-	req.ContentLength = int64(len(body))
-	req.Body = io.NopCloser(bytes.NewReader(body))
-	req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	req.Body, req.GetBody = inMemoryBody(body)
 	return m.doer.Do(req)
+}
+
+// inMemoryBody returns a request body reading b and its GetBody. The body is
+// an io.NopCloser of a *bytes.Reader, which net/http recognises as in
+// memory: it then writes the headers and a small body in one write.
+func inMemoryBody(b []byte) (io.ReadCloser, func() (io.ReadCloser, error)) {
+	return io.NopCloser(bytes.NewReader(b)), func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
+}
+
+// rewindBody is the go-retryablehttp PrepareRetry hook of a Manager's
+// default doer: it gives the retry a fresh body from GetBody. (Requests
+// made by [Manager.do] carry their body on the http.Request itself, so
+// go-retryablehttp has none of its own to rewind.)
+func rewindBody(req *http.Request) error {
+	if req.GetBody == nil {
+		return nil
+	}
+	body, err := req.GetBody()
+	if err != nil {
+		return fmt.Errorf("rewind body: %w", err)
+	}
+	req.Body = body
+	return nil
 }
 
 // classify turns the gateway's answer into a status or an error.
