@@ -275,18 +275,22 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, buf *bytes.Bu
 		deadline = time.Now()
 	}
 	// ErrNotSupported (a ResponseWriter without a connection, in tests)
-	// leaves the read unbounded in time, as before.
-	_ = rc.SetReadDeadline(deadline)
-	if h.reading == nil {
-		h.reading = make(map[*http.ResponseController]struct{})
+	// leaves the read unbounded in time, and nothing for Shutdown to cut.
+	bounded := rc.SetReadDeadline(deadline) == nil
+	if bounded {
+		if h.reading == nil {
+			h.reading = make(map[*http.ResponseController]struct{})
+		}
+		h.reading[rc] = struct{}{}
 	}
-	h.reading[rc] = struct{}{}
 	h.mu.Unlock()
 
 	body, p := readBody(w, r, h.maxBody, buf)
 
 	h.mu.Lock()
-	delete(h.reading, rc)
+	if bounded {
+		delete(h.reading, rc)
+	}
 	closing := h.closing
 	h.mu.Unlock()
 	if p != nil {
@@ -294,7 +298,7 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, buf *bytes.Bu
 		// rather than let the server drain it, and keep the deadline,
 		// which bounds that drain too.
 		w.Header().Set("Connection", "close")
-	} else {
+	} else if bounded {
 		_ = rc.SetReadDeadline(time.Time{})
 	}
 	if p != nil && p.outcome == outcomeInvalid && closing {
