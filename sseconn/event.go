@@ -195,9 +195,10 @@ func appendString(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
-		if j := skipPlainWords(s, i); j > i {
-			i = j
-			continue
+		// Whole words of plain ASCII are copied later, as part of the run
+		// from start; skipPlainWords stops at the first byte to look at.
+		if i = skipPlainWords(s, i); i >= len(s) {
+			break
 		}
 		if c := s[i]; c < utf8.RuneSelf {
 			if c >= 0x20 && c != '"' && c != '\\' {

@@ -2,6 +2,7 @@ package sseconn
 
 import (
 	"encoding/binary"
+	"math/bits"
 	"unsafe"
 )
 
@@ -136,9 +137,8 @@ func array(s string, i, depth int) (int, bool) {
 // included.
 func str(s string, i int) (int, bool) {
 	for i < len(s) {
-		if j := skipStringWords(s, i); j > i {
-			i = j
-			continue
+		if i = skipStringWords(s, i); i >= len(s) {
+			break
 		}
 		switch c := s[i]; {
 		case c == '"':
@@ -223,26 +223,30 @@ var unhexAny = func() (t [256]byte) {
 	return t
 }()
 
-// skipStringWords returns the first index from i, in steps of 8 bytes, at
-// which the next 8 bytes of s are not all stringWord (or fewer than 8
-// remain). It reads s through a byte view, which it never writes, so that
-// each word is one load.
+// skipStringWords returns the index of the first byte from i that ends,
+// escapes or breaks a JSON string ('"', '\' or a control character), if
+// it lies in a whole 8-byte word; otherwise the index at which fewer than 8
+// bytes remain. It reads s through a byte view, which it never writes, so
+// that each word is one load, and it stops exactly at the byte: a caller
+// handles that byte and carries on with the next word, never retrying the
+// bytes in between.
 func skipStringWords(s string, i int) int {
 	b := unsafe.Slice(unsafe.StringData(s), len(s))
 	for ; i+8 <= len(b); i += 8 {
-		if !stringWord(binary.LittleEndian.Uint64(b[i:])) {
-			return i
+		if m := stringMask(binary.LittleEndian.Uint64(b[i:])); m != 0 {
+			return i + bits.TrailingZeros64(m)>>3
 		}
 	}
 	return i
 }
 
-// skipPlainWords is skipStringWords for plainWord.
+// skipPlainWords is skipStringWords for the bytes plainMask marks: those
+// appendString cannot copy as they are, non-ASCII ones included.
 func skipPlainWords(s string, i int) int {
 	b := unsafe.Slice(unsafe.StringData(s), len(s))
 	for ; i+8 <= len(b); i += 8 {
-		if !plainWord(binary.LittleEndian.Uint64(b[i:])) {
-			return i
+		if m := plainMask(binary.LittleEndian.Uint64(b[i:])); m != 0 {
+			return i + bits.TrailingZeros64(m)>>3
 		}
 	}
 	return i
@@ -253,26 +257,28 @@ const (
 	highs = 0x8080808080808080
 )
 
-// hasLess reports whether a byte of x is less than n (n <= 128), for bytes
-// below 0x80. Bytes >= 0x80 may also report, which only sends the word to
-// the byte-at-a-time path.
-func hasLess(x uint64, n byte) bool { return (x-ones*uint64(n))&^x&highs != 0 }
+// lessMask sets the high bit of the bytes of x below n (n <= 128), among
+// bytes below 0x80. A flagged byte borrows from the one above it, which may
+// be flagged too, so only the lowest flag is exact: the first byte below n.
+// Bytes >= 0x80 are never flagged, nor do they borrow.
+func lessMask(x uint64, n byte) uint64 { return (x - ones*uint64(n)) &^ x & highs }
 
-// hasByte reports whether a byte of x equals c.
-func hasByte(x uint64, c byte) bool {
+// byteMask sets the high bit of the bytes of x equal to c; as with
+// lessMask, only the lowest flag is exact.
+func byteMask(x uint64, c byte) uint64 {
 	y := x ^ (ones * uint64(c))
-	return (y-ones)&^y&highs != 0
+	return (y - ones) &^ y & highs
 }
 
-// stringWord reports whether no byte of x ends, escapes or breaks a JSON
-// string: none is '"', '\' or a control character. A word with a byte
-// >= 0x80 may be refused; it is then checked byte by byte.
-func stringWord(x uint64) bool {
-	return !hasLess(x, 0x20) && !hasByte(x, '"') && !hasByte(x, '\\')
+// stringMask flags the bytes of x that end, escape or break a JSON string:
+// '"', '\' and control characters. It is zero if there is none, and its
+// lowest flag is the first such byte.
+func stringMask(x uint64) uint64 {
+	return lessMask(x, 0x20) | byteMask(x, '"') | byteMask(x, '\\')
 }
 
-// plainWord reports whether appendString can copy x as is: plain ASCII
-// with nothing to escape.
-func plainWord(x uint64) bool {
-	return x&highs == 0 && stringWord(x)
+// plainMask is stringMask plus the bytes >= 0x80: it is zero if
+// appendString can copy x as it is, plain ASCII with nothing to escape.
+func plainMask(x uint64) uint64 {
+	return stringMask(x) | x&highs
 }
