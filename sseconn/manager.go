@@ -32,9 +32,9 @@ type Manager struct {
 	rc      *retryablehttp.Client // the default doer, called directly
 	cfg     config
 	tel     *instruments
+	log     *slog.Logger
 
 	deadlines *sharedDeadlines // bounds each send by cfg.timeout
-	log       *slog.Logger
 
 	mu       sync.Mutex // guards maps, lanes and closed; inflight.Add happens under it
 	maps     mappings   // identifier <-> token
